@@ -1,0 +1,14 @@
+// `npm run bench -- <name>`: runs one benchmark suite and prints its figures.
+const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
+  db: () => import('./db.ts'),
+};
+
+const name = process.argv[2];
+const load = name ? suites[name] : undefined;
+if (!load) {
+  console.error(`usage: npm run bench -- <${Object.keys(suites).join('|')}>`);
+  process.exit(2);
+}
+const suite = await load();
+await suite.run();
+process.exit(0);

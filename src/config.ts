@@ -1,0 +1,133 @@
+// The environment, read once and validated. Bad configuration stops start-up with one
+// clear line (ConfigError), never a stack trace.
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+export type Env = 'development' | 'test' | 'production';
+export type SslMode = 'disable' | 'no-verify' | 'verify-full';
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const postgresUrl = z
+  .string()
+  .trim()
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, 'must be a postgres:// or postgresql:// URL with a host, e.g. postgres://user:pass@host:5432/cgraph');
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+const positiveInt = (fallback: number, max = 1_000_000) =>
+  z.coerce.number().int().min(1).max(max).default(fallback);
+const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).max(3_600_000).default(fallback);
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  DATABASE_URL: optionalString.pipe(postgresUrl.optional()),
+  TEST_DATABASE_URL: optionalString.pipe(postgresUrl.optional()),
+  CGRAPH_TEST_PARTITION: z
+    .string()
+    .regex(/^[a-z0-9_]{0,20}$/i, 'must be up to 20 letters, digits or underscores')
+    .default(''),
+  POOL_SIZE: positiveInt(10, 1000).optional(),
+  DATABASE_SSL: z.enum(['disable', 'no-verify', 'verify-full']).optional(),
+  DATABASE_SSL_CA: optionalString,
+  CGRAPH_DATA_DIR: optionalString,
+  CGRAPH_EMBEDDED_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
+  DB_CHECKOUT_WARN_MS: nonNegativeInt(100),
+  DB_SLOW_QUERY_MS: nonNegativeInt(500),
+  DB_STATEMENT_TIMEOUT_MS: nonNegativeInt(0),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  CGRAPH_MIGRATE_ON_START: z.enum(['true', 'false', '1', '0']).default('true'),
+  CGRAPH_ADMIN_EMAIL: z.string().trim().email().default('admin@example.com'),
+  CGRAPH_ADMIN_PASSWORD: optionalString,
+});
+
+export interface DatabaseConfig {
+  /** Connection string; undefined means "use the embedded server". */
+  url: string | undefined;
+  /** Database name used with the embedded server. */
+  embeddedDatabase: string;
+  poolSize: number;
+  ssl: SslMode;
+  sslCaFile: string | undefined;
+  checkoutWarnMs: number;
+  slowQueryMs: number;
+  statementTimeoutMs: number;
+}
+
+export interface Config {
+  env: Env;
+  dataDir: string;
+  embeddedPort: number;
+  database: DatabaseConfig;
+  http: { host: string; port: number };
+  /** `cgraph serve` applies pending migrations before listening (under the migration lock). */
+  migrateOnStart: boolean;
+  logLevel: string;
+  admin: { email: string; password: string | undefined };
+}
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues.map((issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`).join('; ');
+}
+
+/** Parses the environment once. Throws ConfigError with a one-line message. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(`invalid configuration: ${formatIssues(parsed.error)}`);
+  const e = parsed.data;
+
+  if (e.NODE_ENV === 'production' && !e.DATABASE_URL) {
+    throw new ConfigError('DATABASE_URL is not set: production needs a PostgreSQL connection string');
+  }
+  const partition = e.CGRAPH_TEST_PARTITION;
+  // The seed's MIX_TEST_PARTITION: each test partition gets a database of its own.
+  const url =
+    e.NODE_ENV === 'test' ? withPartition(e.TEST_DATABASE_URL ?? e.DATABASE_URL, partition) : e.DATABASE_URL;
+  const defaultPool = e.NODE_ENV === 'test' ? os.availableParallelism() * 2 : 10;
+
+  return {
+    env: e.NODE_ENV,
+    dataDir: path.resolve(PROJECT_ROOT, e.CGRAPH_DATA_DIR ?? '.cgraph'),
+    embeddedPort: e.CGRAPH_EMBEDDED_PORT,
+    database: {
+      url,
+      embeddedDatabase: e.NODE_ENV === 'test' ? `cgraph_test${partition}` : 'cgraph_dev',
+      poolSize: e.POOL_SIZE ?? defaultPool,
+      ssl: e.DATABASE_SSL ?? (e.NODE_ENV === 'production' ? 'verify-full' : 'disable'),
+      sslCaFile: e.DATABASE_SSL_CA,
+      checkoutWarnMs: e.DB_CHECKOUT_WARN_MS,
+      slowQueryMs: e.DB_SLOW_QUERY_MS,
+      statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    },
+    http: { host: e.HOST, port: e.PORT },
+    migrateOnStart: e.CGRAPH_MIGRATE_ON_START === 'true' || e.CGRAPH_MIGRATE_ON_START === '1',
+    logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
+    admin: { email: e.CGRAPH_ADMIN_EMAIL, password: e.CGRAPH_ADMIN_PASSWORD },
+  };
+}
+
+function withPartition(url: string | undefined, partition: string): string | undefined {
+  if (!url || partition === '') return url;
+  const parsed = new URL(url);
+  parsed.pathname = `${parsed.pathname.replace(/^\//, '') || 'cgraph_test'}${partition}`;
+  return parsed.toString();
+}

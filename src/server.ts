@@ -1,0 +1,49 @@
+// `cgraph serve`: open the database (embedded when DATABASE_URL is unset), build the app,
+// listen, and shut down gracefully: stop accepting, let in-flight requests finish, then
+// close the pool and stop the embedded PostgreSQL.
+import { buildApp } from './app.ts';
+import type { Config } from './config.ts';
+import { checkConnection, openDatabase } from './db/database.ts';
+import { migrateToLatest } from './db/migrator.ts';
+import type { Logger } from './lib/logger.ts';
+
+export async function serve(config: Config, logger: Logger): Promise<void> {
+  const database = await openDatabase(config, logger, 'cgraph-serve');
+  try {
+    await checkConnection(database.pool, database.url);
+    if (config.migrateOnStart) {
+      const applied = await migrateToLatest(database.db);
+      if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    }
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const app = await buildApp({ config, database, logger });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error('shutdown took over 30 s; exiting');
+      process.exit(1);
+    }, 30_000);
+    force.unref();
+    try {
+      await app.close();
+    } finally {
+      await database.close();
+    }
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+
+  const address = await app.listen({ host: config.http.host, port: config.http.port });
+  logger.info(
+    { address, database: database.embedded ? `embedded PostgreSQL on port ${database.embedded.port}` : 'DATABASE_URL' },
+    'cgraph listening',
+  );
+}

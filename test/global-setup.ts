@@ -1,0 +1,32 @@
+// Runs once per `vitest run`: finds the PostgreSQL server (TEST_DATABASE_URL, or an
+// embedded one under .cgraph/test), builds the migrated template database that every
+// test file clones, and hands the server's URL to the workers.
+import type { TestProject } from 'vitest/node';
+import { startEmbeddedPostgres, type EmbeddedServer } from '../src/db/embedded.ts';
+import { PROJECT_ROOT } from '../src/config.ts';
+import { prepareTemplate } from './template.ts';
+import path from 'node:path';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    serverUrl: string;
+    templateDatabase: string;
+  }
+}
+
+let embedded: EmbeddedServer | undefined;
+
+export async function setup(project: TestProject): Promise<void> {
+  let serverUrl = process.env.TEST_DATABASE_URL?.trim();
+  if (!serverUrl) {
+    embedded = await startEmbeddedPostgres(path.join(PROJECT_ROOT, '.cgraph', 'test'), 54339);
+    serverUrl = embedded.adminUrl;
+  }
+  const templateDatabase = await prepareTemplate(serverUrl);
+  project.provide('serverUrl', serverUrl);
+  project.provide('templateDatabase', templateDatabase);
+}
+
+export async function teardown(): Promise<void> {
+  await embedded?.stop();
+}
