@@ -9,7 +9,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['bin/*.mjs', 'eslint.config.js'] },
+        projectService: { allowDefaultProject: ['bin/*.mjs', '.ci/*.mjs', 'eslint.config.js'] },
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -28,7 +28,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['bin/**/*.mjs', 'eslint.config.js'],
+    files: ['bin/**/*.mjs', '.ci/*.mjs', 'eslint.config.js'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },

@@ -17,7 +17,6 @@ export async function buildApp({ database, logger }: AppDeps): Promise<FastifyIn
   const app = Fastify({
     loggerInstance,
     bodyLimit: 1024 * 1024,
-    disableRequestLogging: true,
   });
 
   app.get('/health', () => ({ status: 'ok' }));

@@ -36,6 +36,29 @@ const positiveInt = (fallback: number, max = 1_000_000) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
 const nonNegativeInt = (fallback: number) => z.coerce.number().int().min(0).max(3_600_000).default(fallback);
 
+const DURATION = /^(\d+)(ms|s|m|h|d)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration like `30d`, `15m`, `90s` or plain seconds (`3600`), in milliseconds. */
+export function parseDuration(value: string): number | undefined {
+  const match = DURATION.exec(value.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * UNIT_MS[match[2] ?? 's']!;
+}
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined || ms <= 0) {
+        ctx.addIssue({ code: 'custom', message: 'must be a duration such as 30d, 12h, 15m, 90s or seconds' });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   DATABASE_URL: optionalString.pipe(postgresUrl.optional()),
@@ -56,6 +79,18 @@ const schema = z.object({
   HOST: z.string().trim().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   CGRAPH_MIGRATE_ON_START: z.enum(['true', 'false', '1', '0']).default('true'),
+  SESSION_TTL: duration('30d'),
+  SESSION_IDLE_TIMEOUT: duration('14d'),
+  PUBLIC_URL: optionalString.pipe(z.string().url('must be an http(s) URL').optional()),
+  SIWE_CHAIN_ID: z.coerce.number().int().min(1).default(1),
+  SIWE_NONCE_TTL: duration('10m'),
+  TRUST_PROXY: z.enum(['true', 'false']).default('false'),
+  BODY_LIMIT_BYTES: positiveInt(1024 * 1024, 100 * 1024 * 1024),
+  RATE_LIMIT_ENABLED: z.enum(['true', 'false']).default('true'),
+  RATE_LIMIT_AUTH_PER_IP: positiveInt(20, 1_000_000),
+  RATE_LIMIT_AUTH_PER_ACCOUNT: positiveInt(10, 1_000_000),
+  RATE_LIMIT_WINDOW: duration('1m'),
+  REDIS_URL: optionalString,
   CGRAPH_ADMIN_EMAIL: z.string().trim().email().default('admin@example.com'),
   CGRAPH_ADMIN_PASSWORD: optionalString,
 });
@@ -81,6 +116,14 @@ export interface Config {
   http: { host: string; port: number };
   /** `cgraph serve` applies pending migrations before listening (under the migration lock). */
   migrateOnStart: boolean;
+  /** The public base URL of the API (wallet sign-in messages name its host). */
+  publicUrl: string;
+  trustProxy: boolean;
+  bodyLimitBytes: number;
+  sessions: { ttlMs: number; idleTimeoutMs: number };
+  siwe: { chainId: number; nonceTtlMs: number };
+  rateLimit: { enabled: boolean; authPerIp: number; authPerAccount: number; windowMs: number };
+  redisUrl: string | undefined;
   logLevel: string;
   admin: { email: string; password: string | undefined };
 }
@@ -120,6 +163,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     http: { host: e.HOST, port: e.PORT },
     migrateOnStart: e.CGRAPH_MIGRATE_ON_START === 'true' || e.CGRAPH_MIGRATE_ON_START === '1',
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
+    trustProxy: e.TRUST_PROXY === 'true',
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    sessions: { ttlMs: e.SESSION_TTL, idleTimeoutMs: e.SESSION_IDLE_TIMEOUT },
+    siwe: { chainId: e.SIWE_CHAIN_ID, nonceTtlMs: e.SIWE_NONCE_TTL },
+    rateLimit: {
+      enabled: e.RATE_LIMIT_ENABLED === 'true',
+      authPerIp: e.RATE_LIMIT_AUTH_PER_IP,
+      authPerAccount: e.RATE_LIMIT_AUTH_PER_ACCOUNT,
+      windowMs: e.RATE_LIMIT_WINDOW,
+    },
+    redisUrl: e.REDIS_URL,
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
     admin: { email: e.CGRAPH_ADMIN_EMAIL, password: e.CGRAPH_ADMIN_PASSWORD },
   };
