@@ -1,36 +1,96 @@
 // buildApp: the Fastify application as a plugin tree. It never listens (tests use
-// inject); src/server.ts does. Modules register their routes here.
+// inject); src/server.ts does. Shared pieces first (errors, OpenAPI, metrics, rate limits,
+// auth), then one plugin per module under /api/v1.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
+import { registerAuth } from './http/auth.ts';
+import { registerErrorHandling } from './http/errors.ts';
+import { registerMetrics } from './http/metrics.ts';
+import { registerOpenApi } from './http/openapi.ts';
+import { registerRateLimits } from './http/rate-limit.ts';
+import { errorBody } from './http/schemas.ts';
 import type { Logger } from './lib/logger.ts';
+import { accountsRoutes } from './modules/accounts/routes.ts';
+import { walletRoutes } from './modules/wallet/routes.ts';
+import { z } from 'zod';
+
+export interface RouteEntry {
+  method: string;
+  url: string;
+  hidden: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    routeList: RouteEntry[];
+  }
+}
 
 export interface AppDeps {
   config: Config;
   database: Database;
   logger: Logger;
+  /** Shared by every node for rate-limit counters (and, later, fan-out); optional. */
+  redis?: Redis;
 }
 
-export async function buildApp({ database, logger }: AppDeps): Promise<FastifyInstance> {
+export async function buildApp({ config, database, logger, redis }: AppDeps): Promise<FastifyInstance> {
   // Typed as Fastify's logger interface so the instance is a plain FastifyInstance.
   const loggerInstance: FastifyBaseLogger = logger;
   const app = Fastify({
     loggerInstance,
-    bodyLimit: 1024 * 1024,
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    routerOptions: { maxParamLength: 200 },
   });
-
-  app.get('/health', () => ({ status: 'ok' }));
-
-  app.get('/ready', async (_request, reply) => {
-    try {
-      await database.pool.query('SELECT 1');
-      return { status: 'ready' };
-    } catch {
-      return reply
-        .code(503)
-        .send({ error: { code: 'database_unavailable', message: 'the database does not answer' } });
-    }
+  // Every route as registered, so a test can hold the OpenAPI document to all of them.
+  const routes: RouteEntry[] = [];
+  app.decorate('routeList', routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url, hidden: route.schema?.hide === true });
   });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandling(app);
+  await registerOpenApi(app);
+  registerMetrics(app, database);
+  const limits = await registerRateLimits(app, config, redis);
+  const requireAuth = registerAuth(app, database.db, config.sessions);
+
+  app.get('/health', { schema: { tags: ['operations'], summary: 'Liveness', response: { 200: z.object({ status: z.literal('ok') }) } } }, () => ({
+    status: 'ok' as const,
+  }));
+
+  app.get(
+    '/ready',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Readiness: 200 when the database answers, else 503',
+        response: { 200: z.object({ status: z.literal('ready') }), 503: errorBody },
+      },
+    },
+    async (_request, reply) => {
+      try {
+        await database.pool.query('SELECT 1');
+        return { status: 'ready' as const };
+      } catch {
+        return reply.code(503).send({ error: { code: 'database_unavailable', message: 'the database does not answer' } });
+      }
+    },
+  );
+
+  const deps = { db: database.db, sessions: config.sessions, requireAuth, limits };
+  await app.register(
+    async (api) => {
+      await api.register(accountsRoutes(deps));
+      await api.register(walletRoutes({ ...deps, config }));
+    },
+    { prefix: '/api/v1' },
+  );
 
   await app.ready();
   return app;

@@ -1,6 +1,7 @@
 // `cgraph serve`: open the database (embedded when DATABASE_URL is unset), build the app,
 // listen, and shut down gracefully: stop accepting, let in-flight requests finish, then
 // close the pool and stop the embedded PostgreSQL.
+import { Redis } from 'ioredis';
 import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
 import { checkConnection, openDatabase } from './db/database.ts';
@@ -19,7 +20,9 @@ export async function serve(config: Config, logger: Logger): Promise<void> {
     await database.close();
     throw error;
   }
-  const app = await buildApp({ config, database, logger });
+  const redis = config.redisUrl ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 }) : undefined;
+  redis?.on('error', (error) => logger.warn({ err: error }, 'redis error'));
+  const app = await buildApp({ config, database, logger, redis });
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -34,6 +37,7 @@ export async function serve(config: Config, logger: Logger): Promise<void> {
     try {
       await app.close();
     } finally {
+      redis?.disconnect();
       await database.close();
     }
     process.exit(0);

@@ -16,6 +16,27 @@ export const ERROR_CODES = {
   rate_limited: 429,
   internal_error: 500,
   database_unavailable: 503,
+  // Wallet sign-in (EIP-4361), see docs/wallet.md. Authentication failures are 401.
+  /** The message names another domain (host[:port]) or URI scheme than this server's. */
+  siwe_domain_mismatch: 401,
+  /** The message's URI is not this server's public URL. */
+  siwe_uri_mismatch: 401,
+  /** The message's chain ID is not the configured SIWE_CHAIN_ID. */
+  siwe_chain_mismatch: 401,
+  /** The message's Expiration Time has passed. */
+  siwe_expired: 401,
+  /** The message's Not Before is still ahead, or its Issued At is in the future. */
+  siwe_not_yet_valid: 401,
+  /** The signature was not made by the message's address. */
+  invalid_signature: 401,
+  /** A contract-wallet (ERC-1271/ERC-6492) signature, and no RPC endpoint to check it with. */
+  contract_wallet_unsupported: 401,
+  /** The nonce is unknown, used, expired, or was issued for another address or purpose. */
+  nonce_invalid: 401,
+  /** The wallet belongs to another account. */
+  wallet_taken: 409,
+  /** The RPC endpoint needed to check a contract-wallet signature did not answer. */
+  wallet_rpc_unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -26,6 +47,8 @@ export type FieldErrors = Record<string, string[]>;
 export class AppError extends Error {
   override readonly name = 'AppError';
   readonly status: number;
+  /** For 429: seconds until the client may try again (sent as Retry-After). */
+  retryAfterSeconds?: number;
 
   constructor(
     readonly code: ErrorCode | (string & {}),
@@ -47,5 +70,12 @@ export class NotFoundError extends AppError {
 export class ValidationError extends AppError {
   constructor(fields: FieldErrors, message = 'validation failed') {
     super('validation_failed', message, 422, fields);
+  }
+}
+
+export class RateLimitedError extends AppError {
+  constructor(retryAfterSeconds: number) {
+    super('rate_limited', `too many requests; try again in ${retryAfterSeconds} s`, 429);
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
