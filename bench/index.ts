@@ -1,6 +1,7 @@
 // `npm run bench -- <name>`: runs one benchmark suite and prints its figures.
 const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   db: () => import('./db.ts'),
+  api: () => import('./api.ts'),
 };
 
 const name = process.argv[2];

@@ -6,6 +6,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
+import { createEventBus, type EventBus } from './events/bus.ts';
 import { registerAuth } from './http/auth.ts';
 import { registerErrorHandling } from './http/errors.ts';
 import { registerMetrics } from './http/metrics.ts';
@@ -14,6 +15,7 @@ import { registerRateLimits } from './http/rate-limit.ts';
 import { errorBody } from './http/schemas.ts';
 import type { Logger } from './lib/logger.ts';
 import { accountsRoutes } from './modules/accounts/routes.ts';
+import { SessionAuthenticator } from './modules/sessions/authenticator.ts';
 import { walletRoutes } from './modules/wallet/routes.ts';
 import { z } from 'zod';
 
@@ -33,11 +35,13 @@ export interface AppDeps {
   config: Config;
   database: Database;
   logger: Logger;
-  /** Shared by every node for rate-limit counters (and, later, fan-out); optional. */
+  /** Shared by every node for rate-limit counters and event relay; optional. */
   redis?: Redis;
+  /** The domain-event bus; built here (relayed through `redis` when given) unless passed. */
+  events?: EventBus;
 }
 
-export async function buildApp({ config, database, logger, redis }: AppDeps): Promise<FastifyInstance> {
+export async function buildApp({ config, database, logger, redis, events: givenEvents }: AppDeps): Promise<FastifyInstance> {
   // Typed as Fastify's logger interface so the instance is a plain FastifyInstance.
   const loggerInstance: FastifyBaseLogger = logger;
   const app = Fastify({
@@ -58,7 +62,13 @@ export async function buildApp({ config, database, logger, redis }: AppDeps): Pr
   await registerOpenApi(app);
   registerMetrics(app, database);
   const limits = await registerRateLimits(app, config, redis);
-  const requireAuth = registerAuth(app, database.db, config.sessions);
+  const events = givenEvents ?? createEventBus(logger, redis);
+  const authenticator = new SessionAuthenticator(database.db, config.sessions, { cacheTtlMs: config.sessions.cacheTtlMs }, events);
+  app.addHook('onClose', async () => {
+    authenticator.close();
+    if (!givenEvents) await events.close();
+  });
+  const requireAuth = registerAuth(app, authenticator);
 
   app.get('/health', { schema: { tags: ['operations'], summary: 'Liveness', response: { 200: z.object({ status: z.literal('ok') }) } } }, () => ({
     status: 'ok' as const,
@@ -83,7 +93,7 @@ export async function buildApp({ config, database, logger, redis }: AppDeps): Pr
     },
   );
 
-  const deps = { db: database.db, sessions: config.sessions, requireAuth, limits };
+  const deps = { db: database.db, events, sessions: config.sessions, requireAuth, limits };
   await app.register(
     async (api) => {
       await api.register(accountsRoutes(deps));

@@ -46,13 +46,13 @@ export function parseDuration(value: string): number | undefined {
   return Number(match[1]) * UNIT_MS[match[2] ?? 's']!;
 }
 
-const duration = (fallback: string) =>
+const duration = (fallback: string, { allowZero = false } = {}) =>
   z
     .string()
     .default(fallback)
     .transform((value, ctx) => {
       const ms = parseDuration(value);
-      if (ms === undefined || ms <= 0) {
+      if (ms === undefined || ms < 0 || (ms === 0 && !allowZero)) {
         ctx.addIssue({ code: 'custom', message: 'must be a duration such as 30d, 12h, 15m, 90s or seconds' });
         return z.NEVER;
       }
@@ -81,9 +81,16 @@ const schema = z.object({
   CGRAPH_MIGRATE_ON_START: z.enum(['true', 'false', '1', '0']).default('true'),
   SESSION_TTL: duration('30d'),
   SESSION_IDLE_TIMEOUT: duration('14d'),
-  PUBLIC_URL: optionalString.pipe(z.string().url('must be an http(s) URL').optional()),
+  SESSION_CACHE_TTL: duration('30s', { allowZero: true }),
+  PUBLIC_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^https?:\/\/[^[\]/\s]+(\/\S*)?$/, 'must be an http(s) URL whose host is a name or IPv4 address (EIP-4361 messages cannot carry IPv6 literals)')
+      .optional(),
+  ),
   SIWE_CHAIN_ID: z.coerce.number().int().min(1).default(1),
   SIWE_NONCE_TTL: duration('10m'),
+  SIWE_RPC_URL: optionalString.pipe(z.string().url('must be an http(s) URL').optional()),
   TRUST_PROXY: z.enum(['true', 'false']).default('false'),
   BODY_LIMIT_BYTES: positiveInt(1024 * 1024, 100 * 1024 * 1024),
   RATE_LIMIT_ENABLED: z.enum(['true', 'false']).default('true'),
@@ -120,8 +127,8 @@ export interface Config {
   publicUrl: string;
   trustProxy: boolean;
   bodyLimitBytes: number;
-  sessions: { ttlMs: number; idleTimeoutMs: number };
-  siwe: { chainId: number; nonceTtlMs: number };
+  sessions: { ttlMs: number; idleTimeoutMs: number; cacheTtlMs: number };
+  siwe: { chainId: number; nonceTtlMs: number; rpcUrl: string | undefined };
   rateLimit: { enabled: boolean; authPerIp: number; authPerAccount: number; windowMs: number };
   redisUrl: string | undefined;
   logLevel: string;
@@ -166,8 +173,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     trustProxy: e.TRUST_PROXY === 'true',
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
-    sessions: { ttlMs: e.SESSION_TTL, idleTimeoutMs: e.SESSION_IDLE_TIMEOUT },
-    siwe: { chainId: e.SIWE_CHAIN_ID, nonceTtlMs: e.SIWE_NONCE_TTL },
+    sessions: { ttlMs: e.SESSION_TTL, idleTimeoutMs: e.SESSION_IDLE_TIMEOUT, cacheTtlMs: e.SESSION_CACHE_TTL },
+    siwe: { chainId: e.SIWE_CHAIN_ID, nonceTtlMs: e.SIWE_NONCE_TTL, rpcUrl: e.SIWE_RPC_URL },
     rateLimit: {
       enabled: e.RATE_LIMIT_ENABLED === 'true',
       authPerIp: e.RATE_LIMIT_AUTH_PER_IP,

@@ -1,9 +1,9 @@
 // Bearer-token authentication. `requireAuth` is a preHandler for routes that need a
 // signed-in caller; it leaves `request.auth` set, or answers 401 `unauthorized`.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Db } from '../db/database.ts';
 import { AppError } from '../lib/errors.ts';
-import { authenticate, type Authenticated, type SessionPolicy } from '../modules/sessions/service.ts';
+import type { SessionAuthenticator } from '../modules/sessions/authenticator.ts';
+import type { Authenticated } from '../modules/sessions/service.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -20,11 +20,11 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 
 export type RequireAuth = (request: FastifyRequest) => Promise<void>;
 
-export function registerAuth(app: FastifyInstance, db: Db, policy: SessionPolicy): RequireAuth {
+export function registerAuth(app: FastifyInstance, authenticator: SessionAuthenticator): RequireAuth {
   app.decorateRequest('auth', undefined);
   return async (request) => {
     const token = bearerToken(request);
-    const auth = token ? await authenticate(db, policy, token) : undefined;
+    const auth = token ? await authenticator.authenticate(token) : undefined;
     if (!auth) throw new AppError('unauthorized', 'a valid bearer token is required', 401);
     request.auth = auth;
   };

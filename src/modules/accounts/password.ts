@@ -1,5 +1,6 @@
 // Password hashing: Argon2id with OWASP's minimum parameters (m = 19456 KiB, t = 2, p = 1).
 // @node-rs/argon2 hashes on libuv's thread pool, so a 50 ms hash never blocks the event loop.
+import { availableParallelism } from 'node:os';
 import { hash, verify, type Algorithm, type Options } from '@node-rs/argon2';
 
 // The package declares Algorithm as a `const enum`, which isolatedModules cannot read; 2 is
@@ -13,8 +14,26 @@ const OPTIONS: Options = { algorithm: ARGON2ID, ...ARGON2_PARAMS };
 // The PHC string states algorithm, version and cost: $argon2id$v=19$m=19456,t=2,p=1$salt$hash
 const PHC = /^\$(argon2(?:id|i|d))\$v=(\d+)\$m=(\d+),t=(\d+),p=(\d+)\$/;
 
+// Argon2 is deliberately CPU-heavy (about 50 ms a hash). Running up to libuv's four at
+// once on a small machine would starve the event loop and PostgreSQL of every core, so
+// hashes queue here: at most one per core less one (minimum one) runs at a time.
+const MAX_CONCURRENT = Math.max(1, availableParallelism() - 1);
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function limited<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= MAX_CONCURRENT) await new Promise<void>((resolve) => waiting.push(resolve));
+  running++;
+  try {
+    return await work();
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
+}
+
 export function hashPassword(password: string): Promise<string> {
-  return hash(password, OPTIONS);
+  return limited(() => hash(password, OPTIONS));
 }
 
 /**
@@ -23,7 +42,7 @@ export function hashPassword(password: string): Promise<string> {
  */
 export async function verifyPassword(passwordHash: string, password: string): Promise<boolean> {
   try {
-    return await verify(passwordHash, password);
+    return await limited(() => verify(passwordHash, password));
   } catch {
     return false;
   }

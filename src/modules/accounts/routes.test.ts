@@ -5,6 +5,8 @@ import { countQueries } from '../../../test/db.ts';
 import { useTestApp } from '../../../test/app-harness.ts';
 
 const api = useTestApp();
+// Sessions read straight from the database on every request, for tests that edit them in SQL.
+const uncached = useTestApp({ SESSION_CACHE_TTL: '0' });
 
 describe('register', () => {
   it('creates the user and a session: 201 {user, token}', async () => {
@@ -139,13 +141,29 @@ describe('me', () => {
     expect(cleared.json().error.fields).toEqual({ status: ["can't be blank"] });
   });
 
-  it('GET /me costs one indexed lookup when the session was touched within the minute', async () => {
-    const { token } = await api.register('counted');
-    await api.call({ method: 'GET', url: '/api/v1/me', token });
-    const { result, queries } = await countQueries(api.t, () => api.call({ method: 'GET', url: '/api/v1/me', token }));
+  it('GET /me costs one indexed lookup uncached, and no query while the session is cached', async () => {
+    const { token } = await uncached.register('counted');
+    await uncached.call({ method: 'GET', url: '/api/v1/me', token });
+    const { result, queries } = await countQueries(uncached.t, () => uncached.call({ method: 'GET', url: '/api/v1/me', token }));
     expect(result.statusCode).toBe(200);
     expect(queries).toHaveLength(1);
     expect(queries[0]).toMatch(/from "sessions" as "s" inner join "users" as "u"/);
+
+    const cachedToken = (await api.register('counted_cached')).token;
+    const first = await countQueries(api.t, () => api.call({ method: 'GET', url: '/api/v1/me', token: cachedToken }));
+    expect(first.queries).toHaveLength(1);
+    const second = await countQueries(api.t, () => api.call({ method: 'GET', url: '/api/v1/me', token: cachedToken }));
+    expect(second.result.statusCode).toBe(200);
+    expect(second.queries).toHaveLength(0);
+  });
+
+  it('a cached session sees profile changes and revocations at once', async () => {
+    const { token } = await api.register('cached_user');
+    await api.call({ method: 'GET', url: '/api/v1/me', token });
+    await api.call({ method: 'PATCH', url: '/api/v1/me', token, payload: { display_name: 'Renamed' } });
+    expect((await api.call({ method: 'GET', url: '/api/v1/me', token })).json().display_name).toBe('Renamed');
+    await api.call({ method: 'POST', url: '/api/v1/auth/logout', token });
+    expect((await api.call({ method: 'GET', url: '/api/v1/me', token })).statusCode).toBe(401);
   });
 });
 
@@ -175,22 +193,22 @@ describe('sessions', () => {
   });
 
   it('expired and idle sessions no longer authenticate; activity is written at most once a minute', async () => {
-    const { token, user } = await api.register('sleepy');
+    const { token, user } = await uncached.register('sleepy');
     const sessionRow = () =>
-      api.t.db.selectFrom('sessions').select(['id', 'last_active_at']).where('user_id', '=', user.id).executeTakeFirstOrThrow();
+      uncached.t.db.selectFrom('sessions').select(['id', 'last_active_at']).where('user_id', '=', user.id).executeTakeFirstOrThrow();
     const before = await sessionRow();
-    await api.call({ method: 'GET', url: '/api/v1/me', token });
+    await uncached.call({ method: 'GET', url: '/api/v1/me', token });
     expect((await sessionRow()).last_active_at).toEqual(before.last_active_at);
 
-    await sql`UPDATE sessions SET last_active_at = now() - interval '5 minutes' WHERE user_id = ${user.id}`.execute(api.t.db);
+    await sql`UPDATE sessions SET last_active_at = now() - interval '5 minutes' WHERE user_id = ${user.id}`.execute(uncached.t.db);
     const stale = await sessionRow();
-    await api.call({ method: 'GET', url: '/api/v1/me', token });
+    await uncached.call({ method: 'GET', url: '/api/v1/me', token });
     expect((await sessionRow()).last_active_at.getTime()).toBeGreaterThan(stale.last_active_at.getTime());
 
-    await sql`UPDATE sessions SET last_active_at = now() - interval '15 days' WHERE user_id = ${user.id}`.execute(api.t.db);
-    expect((await api.call({ method: 'GET', url: '/api/v1/me', token })).statusCode).toBe(401);
-    await sql`UPDATE sessions SET last_active_at = now(), expires_at = now() - interval '1 second' WHERE user_id = ${user.id}`.execute(api.t.db);
-    expect((await api.call({ method: 'GET', url: '/api/v1/me', token })).statusCode).toBe(401);
+    await sql`UPDATE sessions SET last_active_at = now() - interval '15 days' WHERE user_id = ${user.id}`.execute(uncached.t.db);
+    expect((await uncached.call({ method: 'GET', url: '/api/v1/me', token })).statusCode).toBe(401);
+    await sql`UPDATE sessions SET last_active_at = now(), expires_at = now() - interval '1 second' WHERE user_id = ${user.id}`.execute(uncached.t.db);
+    expect((await uncached.call({ method: 'GET', url: '/api/v1/me', token })).statusCode).toBe(401);
   });
 });
 

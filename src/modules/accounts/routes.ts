@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Db } from '../../db/database.ts';
+import type { EventBus } from '../../events/bus.ts';
 import { caller, type RequireAuth } from '../../http/auth.ts';
 import type { RateLimits } from '../../http/rate-limit.ts';
 import { errors, isoDate, noContent, uuid } from '../../http/schemas.ts';
@@ -12,6 +13,7 @@ import * as accounts from './service.ts';
 
 export interface AccountsDeps {
   db: Db;
+  events: EventBus;
   sessions: SessionPolicy;
   requireAuth: RequireAuth;
   limits: RateLimits;
@@ -39,7 +41,7 @@ const loginName = (request: FastifyRequest) => {
 };
 
 export const accountsRoutes =
-  ({ db, sessions, requireAuth, limits }: AccountsDeps): FastifyPluginAsyncZod =>
+  ({ db, events, sessions, requireAuth, limits }: AccountsDeps): FastifyPluginAsyncZod =>
   async (app) => {
     const authed = { preHandler: requireAuth, schema: { security: [{ bearer: [] }] } } as const;
 
@@ -68,7 +70,8 @@ export const accountsRoutes =
       '/auth/logout',
       { ...authed, schema: { ...authed.schema, tags: ['accounts'], summary: 'Revoke the current session', response: { 204: noContent, ...errors(401) } } },
       async (request, reply) => {
-        await accounts.logout(db, caller(request).sessionId);
+        const { user, sessionId } = caller(request);
+        await accounts.logout(db, events, user.id, sessionId);
         return reply.code(204).send(null);
       },
     );
@@ -101,7 +104,7 @@ export const accountsRoutes =
         schema: { ...authed.schema, tags: ['accounts'], summary: 'Revoke one of your sessions', params: z.object({ id: uuid }), response: { 204: noContent, ...errors(401, 404) } },
       },
       async (request, reply) => {
-        await revokeSession(db, caller(request).user.id, request.params.id);
+        await revokeSession(db, events, caller(request).user.id, request.params.id);
         return reply.code(204).send(null);
       },
     );
@@ -118,7 +121,7 @@ export const accountsRoutes =
         ...authed,
         schema: { ...authed.schema, tags: ['accounts'], summary: 'Edit your profile and status', body: updateMeBody, response: { 200: me, ...errors(400, 401, 422) } },
       },
-      async (request) => accounts.updateProfile(db, caller(request).user.id, request.body),
+      async (request) => accounts.updateProfile(db, events, caller(request).user.id, request.body),
     );
 
     app.post(
@@ -135,7 +138,7 @@ export const accountsRoutes =
       },
       async (request, reply) => {
         const { user, sessionId } = caller(request);
-        await accounts.changePassword(db, user.id, sessionId, request.body);
+        await accounts.changePassword(db, events, user.id, sessionId, request.body);
         return reply.code(204).send(null);
       },
     );

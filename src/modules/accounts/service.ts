@@ -4,6 +4,7 @@
 import { sql, type Selectable } from 'kysely';
 import { cast, persist, valueOrThrow } from '../../db/changeset.ts';
 import type { DB, Db } from '../../db/database.ts';
+import type { EventBus } from '../../events/bus.ts';
 import { transaction } from '../../db/unit-of-work.ts';
 import { AppError, NotFoundError, ValidationError } from '../../lib/errors.ts';
 import { createSession, revokeOtherSessions, type AuthUser, type RequestMeta, type SessionPolicy } from '../sessions/service.ts';
@@ -94,12 +95,13 @@ export async function login(
   return { user: toMe(user), token };
 }
 
-export async function logout(db: Db, sessionId: string): Promise<void> {
+export async function logout(db: Db, events: EventBus, userId: string, sessionId: string): Promise<void> {
   await db.deleteFrom('sessions').where('id', '=', sessionId).execute();
+  events.publish({ type: 'sessions.revoked', userId, sessionIds: [sessionId] });
 }
 
 /** PATCH /me: the seed's changeset rules for the profile fields a user edits. */
-export async function updateProfile(db: Db, userId: string, attrs: unknown): Promise<MeView> {
+export async function updateProfile(db: Db, events: EventBus, userId: string, attrs: unknown): Promise<MeView> {
   const current = await db.selectFrom('users').selectAll().where('id', '=', userId).executeTakeFirst();
   if (!current) throw new NotFoundError('user');
   const changeset = cast(current, attrs, {
@@ -125,12 +127,14 @@ export async function updateProfile(db: Db, userId: string, attrs: unknown): Pro
         .executeTakeFirstOrThrow();
     }),
   );
+  if (updated !== current) events.publish({ type: 'user.updated', userId });
   return toMe(updated);
 }
 
 /** Changes the password and revokes every other session; returns the revoked session ids. */
 export async function changePassword(
   db: Db,
+  events: EventBus,
   userId: string,
   currentSessionId: string,
   input: { current_password: string; new_password: string },
@@ -153,6 +157,7 @@ export async function changePassword(
     return revokeOtherSessions(trx, userId, currentSessionId);
   });
   if (!outcome.ok) throw new Error('unreachable: changePassword never fails by value');
+  events.publish({ type: 'sessions.revoked', userId, sessionIds: outcome.value });
   return outcome.value;
 }
 

@@ -3,6 +3,7 @@
 // written at most once a minute per session, never on every request.
 import type { Selectable } from 'kysely';
 import type { Db, DB } from '../../db/database.ts';
+import type { EventBus } from '../../events/bus.ts';
 import { NotFoundError } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import { deleteExpiredSessions, findLiveSessionByToken, listLiveSessions, touchSession } from './queries.ts';
@@ -64,16 +65,32 @@ export async function createSession(
   return { token, sessionId };
 }
 
-/** The user behind a bearer token, or undefined: one indexed lookup, plus a touch at most once a minute. */
-export async function authenticate(db: Db, policy: SessionPolicy, token: string): Promise<Authenticated | undefined> {
+export interface LiveSession {
+  auth: Authenticated;
+  expiresAt: Date;
+  lastActiveAt: Date;
+}
+
+/**
+ * The live session behind a bearer token: one indexed lookup, plus the activity write at
+ * most once a minute. SessionAuthenticator caches what this returns.
+ */
+export async function lookupSession(db: Db, policy: SessionPolicy, token: string): Promise<LiveSession | undefined> {
   if (!isWellFormedToken(token)) return undefined;
   const [row] = await findLiveSessionByToken(db, { token: hashToken(token), idleCutoff: idleCutoff(policy) });
   if (!row) return undefined;
-  if (Date.now() - row.session_last_active_at.getTime() > TOUCH_INTERVAL_MS) {
+  let lastActiveAt = row.session_last_active_at;
+  if (Date.now() - lastActiveAt.getTime() > TOUCH_INTERVAL_MS) {
     await touchSession(db, { id: row.session_id, cutoff: new Date(Date.now() - TOUCH_INTERVAL_MS) });
+    lastActiveAt = new Date();
   }
-  const { session_id, session_last_active_at: _a, session_expires_at: _e, ...user } = row;
-  return { user, sessionId: session_id };
+  const { session_id, session_last_active_at: _a, session_expires_at, ...user } = row;
+  return { auth: { user, sessionId: session_id }, expiresAt: session_expires_at, lastActiveAt };
+}
+
+/** The user behind a bearer token, or undefined (uncached; requests go through SessionAuthenticator). */
+export async function authenticate(db: Db, policy: SessionPolicy, token: string): Promise<Authenticated | undefined> {
+  return (await lookupSession(db, policy, token))?.auth;
 }
 
 export async function listSessions(db: Db, policy: SessionPolicy, userId: string, currentSessionId: string): Promise<SessionView[]> {
@@ -89,9 +106,10 @@ export async function listSessions(db: Db, policy: SessionPolicy, userId: string
 }
 
 /** Revokes one of the user's sessions; another user's session id is "not found". */
-export async function revokeSession(db: Db, userId: string, sessionId: string): Promise<void> {
+export async function revokeSession(db: Db, events: EventBus, userId: string, sessionId: string): Promise<void> {
   const result = await db.deleteFrom('sessions').where('id', '=', sessionId).where('user_id', '=', userId).executeTakeFirst();
   if (result.numDeletedRows === 0n) throw new NotFoundError('session');
+  events.publish({ type: 'sessions.revoked', userId, sessionIds: [sessionId] });
 }
 
 /** Revokes every session of the user except `keepSessionId` (password change). */

@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Config } from '../../config.ts';
 import type { Db } from '../../db/database.ts';
+import type { EventBus } from '../../events/bus.ts';
 import { caller, type RequireAuth } from '../../http/auth.ts';
 import type { RateLimits } from '../../http/rate-limit.ts';
 import { errors } from '../../http/schemas.ts';
@@ -14,6 +15,7 @@ import { issueNonce, linkWallet, verifyWalletSignIn } from './service.ts';
 
 export interface WalletDeps {
   db: Db;
+  events: EventBus;
   config: Config;
   requireAuth: RequireAuth;
   limits: RateLimits;
@@ -39,9 +41,9 @@ const signerOf = (body: unknown) => {
 };
 
 export const walletRoutes =
-  ({ db, config, requireAuth, limits }: WalletDeps): FastifyPluginAsyncZod =>
+  ({ db, events, config, requireAuth, limits }: WalletDeps): FastifyPluginAsyncZod =>
   async (app) => {
-    const siwe = { publicUrl: config.publicUrl, chainId: config.siwe.chainId };
+    const siwe = { publicUrl: config.publicUrl, chainId: config.siwe.chainId, rpcUrl: config.siwe.rpcUrl };
 
     app.post(
       '/auth/wallet/nonce',
@@ -49,7 +51,7 @@ export const walletRoutes =
         ...limits.auth((request) => addressOf(request.body)),
         schema: { tags: ['wallet'], summary: 'A single-use nonce and the message to sign', body: nonceBody, response: { 200: nonceResult, ...errors(400, 422, 429) } },
       },
-      async (request) => issueNonce(db, { ...siwe, address: request.body.address, ttlMs: config.siwe.nonceTtlMs }),
+      async (request) => issueNonce(db, { publicUrl: siwe.publicUrl, chainId: siwe.chainId, address: request.body.address, ttlMs: config.siwe.nonceTtlMs }),
     );
 
     app.post(
@@ -78,7 +80,7 @@ export const walletRoutes =
         schema: { tags: ['wallet'], summary: 'A nonce for linking a wallet to your account', security: [{ bearer: [] }], body: nonceBody, response: { 200: nonceResult, ...errors(400, 401, 422, 429) } },
       },
       async (request) =>
-        issueNonce(db, { ...siwe, address: request.body.address, userId: caller(request).user.id, ttlMs: config.siwe.nonceTtlMs }),
+        issueNonce(db, { publicUrl: siwe.publicUrl, chainId: siwe.chainId, address: request.body.address, userId: caller(request).user.id, ttlMs: config.siwe.nonceTtlMs }),
     );
 
     app.post(
@@ -87,6 +89,11 @@ export const walletRoutes =
         preHandler: requireAuth,
         schema: { tags: ['wallet'], summary: 'Link a wallet to your account', security: [{ bearer: [] }], body: signedBody, response: { 200: me, ...errors(400, 401, 409, 422) } },
       },
-      async (request) => toMe(await linkWallet(db, { ...siwe, ...request.body, userId: caller(request).user.id })),
+      async (request) => {
+        const userId = caller(request).user.id;
+        const user = await linkWallet(db, { ...siwe, ...request.body, userId });
+        events.publish({ type: 'user.updated', userId });
+        return toMe(user);
+      },
     );
   };
