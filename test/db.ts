@@ -7,8 +7,7 @@ import { afterAll, beforeAll, inject } from 'vitest';
 import pg from 'pg';
 import { loadConfig, type Config } from '../src/config.ts';
 import { maintenanceUrl } from '../src/db/admin.ts';
-import { createKysely, createPool, type Database } from '../src/db/database.ts';
-import { DbTelemetry, poolStats } from '../src/db/telemetry.ts';
+import { connectDatabase, type Database } from '../src/db/database.ts';
 import { createLogger, type Logger } from '../src/lib/logger.ts';
 import { withDatabase } from './template.ts';
 
@@ -32,25 +31,14 @@ function openHandle(serverUrl: string, name: string, overrides: Record<string, s
   const url = withDatabase(serverUrl, name);
   const config = loadConfig({ NODE_ENV: 'test', TEST_DATABASE_URL: url, LOG_LEVEL: 'silent', POOL_SIZE: '10', ...overrides });
   const logger = createLogger(config.logLevel);
-  const pool = createPool(url, config.database, 'cgraph-test');
-  const telemetry = new DbTelemetry(logger, config.database);
-  telemetry.instrument(pool);
-  const db = createKysely(pool);
-  let closed = false;
+  const database = connectDatabase({ url, embedded: undefined }, config, logger, 'cgraph-test');
   return {
-    db,
-    pool,
-    telemetry,
-    url,
-    embedded: undefined,
+    ...database,
     config,
     logger,
     name,
-    stats: () => poolStats(pool),
     async close() {
-      if (closed) return;
-      closed = true;
-      await db.destroy();
+      await database.close();
       await adminQuery(serverUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     },
   };
