@@ -1,12 +1,12 @@
 // The embedded server as `npm start` uses it on a machine without DATABASE_URL: a data
 // directory that is created once, reused, joined by a second process, and stopped by
 // its owner only.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cgraph } from '../../test/run-cli.ts';
-import { PROJECT_ROOT } from '../config.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embedded.ts';
 
 async function query(url: string, text: string): Promise<unknown[]> {
@@ -28,8 +28,7 @@ describe('embedded PostgreSQL', { timeout: 120_000 }, () => {
   });
 
   it('initialises once, is joined by a second user of the same directory, and keeps data across restarts', async () => {
-    await mkdir(path.join(PROJECT_ROOT, '.cgraph'), { recursive: true });
-    dataDir = await mkdtemp(path.join(PROJECT_ROOT, '.cgraph', 'embedded-test-'));
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'cgraph-embedded-test-'));
     const first = await startEmbeddedPostgres(dataDir, 54400 + Math.floor(Math.random() * 500));
     started.push(first);
     expect(first.owned).toBe(true);
@@ -61,7 +60,7 @@ describe('embedded PostgreSQL', { timeout: 120_000 }, () => {
   });
 
   it('starts without DATABASE_URL from the command line and stops the server it started', async () => {
-    const dir = await mkdtemp(path.join(PROJECT_ROOT, '.cgraph', 'embedded-cli-'));
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cgraph-embedded-cli-'));
     try {
       const run = await cgraph(['db', 'status'], { CGRAPH_DATA_DIR: dir, CGRAPH_EMBEDDED_PORT: '54990' });
       expect(run.code).toBe(0);
