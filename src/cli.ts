@@ -6,12 +6,15 @@ import { databaseNameOf, dropDatabase, ensureDatabaseExists } from './db/admin.t
 import {
   checkConnection,
   connectDatabase,
+  openDatabase,
   redactUrl,
   resolveDatabaseUrl,
   sslOptions,
   type Database,
 } from './db/database.ts';
 import { explain } from './db/explain.ts';
+import { startJobWorker, type JobWorker } from './jobs/worker.ts';
+import { createBackup, restoreBackup } from './modules/backups/service.ts';
 import { generateMigration, migrateToLatest, migrationStatus, rollback } from './db/migrator.ts';
 import { runSeeds } from './db/seeds.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
@@ -79,6 +82,67 @@ export function buildCli(): Command {
     .action(async () => {
       const { config, logger } = context();
       await serve(config, logger);
+    });
+
+  program
+    .command('worker')
+    .description('run only the job worker (scheduled backups and sweeps), without the HTTP API')
+    .action(async () => {
+      const { config, logger } = context();
+      const running: { database?: Database; worker?: JobWorker } = {};
+      let stopping = false;
+      // Installed first, so a signal during start-up also shuts down cleanly.
+      const shutdown = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'stopping the job worker (running jobs get 25 s)');
+        try {
+          await running.worker?.stop(25_000);
+        } finally {
+          await running.database?.close();
+        }
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void shutdown('SIGINT'));
+      process.once('SIGTERM', () => void shutdown('SIGTERM'));
+      const database = await openDatabase(config, logger, 'cgraph-worker');
+      running.database = database;
+      try {
+        await checkConnection(database.pool, database.url);
+        running.worker = await startJobWorker({ config, logger, database, applicationName: 'cgraph-worker' });
+      } catch (error) {
+        await database.close();
+        throw error;
+      }
+    });
+
+  program
+    .command('backup')
+    .description('pg_dump -Fc the database to BACKUP_DIR (keeping BACKUP_KEEP) or to the S3 bucket when configured')
+    .option('--out <file>', 'write the dump to this file instead (no retention)')
+    .action(async (options: { out?: string }) => {
+      await withDatabase(async ({ pool, url }, config) => {
+        const backup = await createBackup({ url, pool }, config, { out: options.out });
+        print(`backup ${backup.location}`);
+        print(`size ${backup.sizeBytes} bytes, sha256 ${backup.sha256}${backup.parts ? `, ${backup.parts} parts` : ''}`);
+        for (const name of backup.removed) print(`removed ${name} (retention: keep ${config.backup.keep})`);
+      });
+    });
+
+  program
+    .command('restore')
+    .description('pg_restore a backup (file, name in BACKUP_DIR, or object key) into the database, replacing its contents')
+    .argument('<backup>', 'a dump file, a file name in BACKUP_DIR, or an object key in the bucket')
+    .option('--force', 'allow in production')
+    .option('--while-serving', 'allow while cgraph serve / cgraph worker are connected to the database')
+    .action(async (source: string, options: { force?: boolean; whileServing?: boolean }) => {
+      await withDatabase(async ({ pool, url }, config) => {
+        const result = await restoreBackup({ url, pool }, config, { source, ...options });
+        print(`restored ${result.source} into ${databaseNameOf(url)}`);
+        print(
+          `size ${result.sizeBytes} bytes, sha256 ${result.sha256} (${result.verified ? 'matches its sidecar' : 'no sidecar to check against'})`,
+        );
+      });
     });
 
   const db = program.command('db').description('database tasks (migrations, seeds, explain)');
@@ -198,5 +262,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const exitCode = await main(process.argv);
-// `serve` keeps running; every other command ends here.
-if (exitCode !== 0 || !process.argv.slice(2).includes('serve')) process.exit(exitCode);
+// `serve` and `worker` keep running; every other command ends here.
+const longRunning = ['serve', 'worker'].includes(process.argv[2] ?? '');
+if (exitCode !== 0 || !longRunning) process.exit(exitCode);

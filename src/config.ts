@@ -59,6 +59,18 @@ const duration = (fallback: string, { allowZero = false } = {}) =>
       return ms;
     });
 
+/** Five cron fields: minute hour day-of-month month day-of-week (names and steps allowed). */
+const CRON = /^(\S+\s+){4}\S+$/;
+
+function isTimeZone(value: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   DATABASE_URL: optionalString.pipe(postgresUrl.optional()),
@@ -100,7 +112,27 @@ const schema = z.object({
   REDIS_URL: optionalString,
   CGRAPH_ADMIN_EMAIL: z.string().trim().email().default('admin@example.com'),
   CGRAPH_ADMIN_PASSWORD: optionalString,
+  CGRAPH_WORKER: z.enum(['true', 'false', '1', '0']).default('true'),
+  PRESENCE_IDLE_AFTER: duration('1h'),
+  CGRAPH_PG_BIN_DIR: optionalString,
+  BACKUP_DIR: optionalString,
+  BACKUP_KEEP: positiveInt(7, 10_000),
+  BACKUP_SCHEDULE: z
+    .string()
+    .trim()
+    .default('0 3 * * *')
+    .refine((v) => v === 'off' || CRON.test(v), 'must be a 5-field cron expression such as "0 3 * * *", or off'),
+  BACKUP_TIME_ZONE: z.string().trim().default('UTC').refine(isTimeZone, 'must be an IANA time zone such as UTC or Europe/Berlin'),
+  BACKUP_S3_BUCKET: optionalString,
+  BACKUP_S3_PREFIX: z.string().trim().default(''),
+  BACKUP_S3_ENDPOINT: optionalString.pipe(z.string().url('must be an http(s) URL').optional()),
+  BACKUP_S3_REGION: z.string().trim().min(1).default('auto'),
+  BACKUP_S3_ACCESS_KEY_ID: optionalString,
+  BACKUP_S3_SECRET_ACCESS_KEY: optionalString,
+  BACKUP_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
+  BACKUP_S3_PART_SIZE_MB: z.coerce.number().int().min(5).max(5120).default(16),
 });
+
 
 export interface DatabaseConfig {
   /** Connection string; undefined means "use the embedded server". */
@@ -133,6 +165,36 @@ export interface Config {
   redisUrl: string | undefined;
   logLevel: string;
   admin: { email: string; password: string | undefined };
+  /** `cgraph serve` also runs the job worker (pg-boss); `cgraph worker` runs it alone. */
+  worker: { enabled: boolean };
+  presence: { idleAfterMs: number };
+  backup: BackupConfig;
+}
+
+export interface S3Config {
+  bucket: string;
+  /** Key prefix, e.g. `cgraph/prod/` (empty: the bucket's root). */
+  prefix: string;
+  /** R2 / MinIO / other S3-compatible endpoint; undefined: AWS. */
+  endpoint: string | undefined;
+  region: string;
+  /** Both or neither; neither: the AWS SDK's default credential chain. */
+  credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+  forcePathStyle: boolean;
+  partSizeBytes: number;
+}
+
+export interface BackupConfig {
+  /** Local folder for dumps (when S3 is not configured). */
+  dir: string;
+  /** How many dumps retention keeps (local folder or bucket prefix). */
+  keep: number;
+  /** Cron for the daily backup job; undefined: not scheduled. */
+  schedule: string | undefined;
+  timeZone: string;
+  /** Folder holding pg_dump / pg_restore; undefined: found on PATH. */
+  pgBinDir: string | undefined;
+  s3: S3Config | undefined;
 }
 
 function formatIssues(error: z.ZodError): string {
@@ -152,11 +214,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // The seed's MIX_TEST_PARTITION: each test partition gets a database of its own.
   const url =
     e.NODE_ENV === 'test' ? withPartition(e.TEST_DATABASE_URL ?? e.DATABASE_URL, partition) : e.DATABASE_URL;
+  if (Boolean(e.BACKUP_S3_ACCESS_KEY_ID) !== Boolean(e.BACKUP_S3_SECRET_ACCESS_KEY)) {
+    throw new ConfigError('BACKUP_S3_ACCESS_KEY_ID and BACKUP_S3_SECRET_ACCESS_KEY must be set together (or neither, for the default AWS credential chain)');
+  }
+  const dataDir = path.resolve(PROJECT_ROOT, e.CGRAPH_DATA_DIR ?? '.cgraph');
   const defaultPool = e.NODE_ENV === 'test' ? os.availableParallelism() * 2 : 10;
 
   return {
     env: e.NODE_ENV,
-    dataDir: path.resolve(PROJECT_ROOT, e.CGRAPH_DATA_DIR ?? '.cgraph'),
+    dataDir,
     embeddedPort: e.CGRAPH_EMBEDDED_PORT,
     database: {
       url,
@@ -184,6 +250,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
     admin: { email: e.CGRAPH_ADMIN_EMAIL, password: e.CGRAPH_ADMIN_PASSWORD },
+    worker: { enabled: e.CGRAPH_WORKER === 'true' || e.CGRAPH_WORKER === '1' },
+    presence: { idleAfterMs: e.PRESENCE_IDLE_AFTER },
+    backup: {
+      dir: path.resolve(PROJECT_ROOT, e.BACKUP_DIR ?? path.join(dataDir, 'backups')),
+      keep: e.BACKUP_KEEP,
+      schedule: e.BACKUP_SCHEDULE === 'off' ? undefined : e.BACKUP_SCHEDULE,
+      timeZone: e.BACKUP_TIME_ZONE,
+      pgBinDir: e.CGRAPH_PG_BIN_DIR ? path.resolve(PROJECT_ROOT, e.CGRAPH_PG_BIN_DIR) : undefined,
+      s3: e.BACKUP_S3_BUCKET
+        ? {
+            bucket: e.BACKUP_S3_BUCKET,
+            prefix: e.BACKUP_S3_PREFIX,
+            endpoint: e.BACKUP_S3_ENDPOINT,
+            region: e.BACKUP_S3_REGION,
+            credentials:
+              e.BACKUP_S3_ACCESS_KEY_ID && e.BACKUP_S3_SECRET_ACCESS_KEY
+                ? { accessKeyId: e.BACKUP_S3_ACCESS_KEY_ID, secretAccessKey: e.BACKUP_S3_SECRET_ACCESS_KEY }
+                : undefined,
+            forcePathStyle: e.BACKUP_S3_FORCE_PATH_STYLE === 'true',
+            partSizeBytes: e.BACKUP_S3_PART_SIZE_MB * 1024 * 1024,
+          }
+        : undefined,
+    },
   };
 }
 

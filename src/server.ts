@@ -6,6 +6,7 @@ import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
 import { checkConnection, openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
+import { startJobWorker, type JobWorker } from './jobs/worker.ts';
 import type { Logger } from './lib/logger.ts';
 
 export async function serve(config: Config, logger: Logger): Promise<void> {
@@ -23,6 +24,17 @@ export async function serve(config: Config, logger: Logger): Promise<void> {
   const redis = config.redisUrl ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 }) : undefined;
   redis?.on('error', (error) => logger.warn({ err: error }, 'redis error'));
   const app = await buildApp({ config, database, logger, redis });
+  // The job worker shares the process (its own small pool, named cgraph-serve too, so a
+  // restore sees it); CGRAPH_WORKER=false leaves the jobs to other nodes or `cgraph worker`.
+  let worker: JobWorker | undefined;
+  try {
+    if (config.worker.enabled) worker = await startJobWorker({ config, logger, database, applicationName: 'cgraph-serve' });
+  } catch (error) {
+    await app.close();
+    redis?.disconnect();
+    await database.close();
+    throw error;
+  }
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -38,7 +50,9 @@ export async function serve(config: Config, logger: Logger): Promise<void> {
     // server open until the client lets go; close each one as soon as it goes idle.
     const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
     try {
-      await app.close();
+      // In-flight requests and running jobs finish side by side (jobs get 25 s, then are
+      // failed and retried later by any node).
+      await Promise.all([app.close(), worker?.stop(25_000)]);
     } finally {
       clearInterval(reaper);
       redis?.disconnect();

@@ -1,0 +1,103 @@
+// The scheduled jobs and their policies. Each calls into its context (the job is only the
+// schedule and the retry policy; the work is the context's function). Every one is
+// `stately`: across all nodes at most one runs and at most one waits, so a slow run is
+// never overlapped by the next tick and a tick missed during a deploy is not doubled.
+import type pg from 'pg';
+import type { Config } from '../config.ts';
+import type { Db } from '../db/database.ts';
+import type { Logger } from '../lib/logger.ts';
+import { createBackup } from '../modules/backups/service.ts';
+import { markIdleUsers } from '../modules/presence/idle-sweep.ts';
+import { sweepExpiredSessions } from '../modules/sessions/service.ts';
+import { sweepExpiredNonces } from '../modules/wallet/service.ts';
+import type { JobPolicy } from './queue.ts';
+
+export interface JobContext {
+  database: { db: Db; pool: pg.Pool; url: string };
+  config: Config;
+  logger: Logger;
+}
+
+export interface JobDefinition {
+  name: string;
+  policy: JobPolicy;
+  /** Attempts after the first failure. */
+  retryLimit: number;
+  /** Seconds before the first retry; with backoff it roughly doubles each time (with jitter). */
+  retryDelaySeconds: number;
+  retryBackoff: boolean;
+  /** A run still active after this is failed (and retried): the limit for a stuck run. */
+  expireInSeconds: number;
+  schedule?: { cron: string; timeZone: string };
+  /** Jobs fetched (and run concurrently) per poll; default 1. */
+  batchSize?: number;
+  run(ctx: JobContext, data: Record<string, unknown>): Promise<unknown>;
+}
+
+export const JOBS = {
+  backup: 'backups.daily',
+  sessionSweep: 'sessions.sweep-expired',
+  idleSweep: 'presence.idle-sweep',
+  nonceSweep: 'wallet.sweep-nonces',
+} as const;
+
+/** Wallet nonces are kept this long past expiry (a day: enough to diagnose a failed sign-in). */
+const NONCE_GRACE_MS = 24 * 3_600_000;
+
+export function scheduledJobs(config: Config): JobDefinition[] {
+  return [
+    {
+      name: JOBS.backup,
+      policy: 'stately',
+      retryLimit: 3,
+      retryDelaySeconds: 300,
+      retryBackoff: true,
+      expireInSeconds: 6 * 3600,
+      ...(config.backup.schedule ? { schedule: { cron: config.backup.schedule, timeZone: config.backup.timeZone } } : {}),
+      async run({ database, config: c, logger }) {
+        const backup = await createBackup(database, c);
+        logger.info(
+          { location: backup.location, sizeBytes: backup.sizeBytes, sha256: backup.sha256, removed: backup.removed },
+          'backup written',
+        );
+        return { location: backup.location, sizeBytes: backup.sizeBytes, sha256: backup.sha256 };
+      },
+    },
+    {
+      name: JOBS.sessionSweep,
+      policy: 'stately',
+      retryLimit: 3,
+      retryDelaySeconds: 30,
+      retryBackoff: true,
+      expireInSeconds: 600,
+      schedule: { cron: '*/15 * * * *', timeZone: 'UTC' },
+      async run({ database, config: c }) {
+        return { deleted: await sweepExpiredSessions(database.db, c.sessions) };
+      },
+    },
+    {
+      name: JOBS.idleSweep,
+      policy: 'stately',
+      retryLimit: 1,
+      retryDelaySeconds: 10,
+      retryBackoff: false,
+      expireInSeconds: 300,
+      schedule: { cron: '* * * * *', timeZone: 'UTC' },
+      async run({ database, config: c }) {
+        return { idled: await markIdleUsers(database.db, Math.round(c.presence.idleAfterMs / 1000)) };
+      },
+    },
+    {
+      name: JOBS.nonceSweep,
+      policy: 'stately',
+      retryLimit: 3,
+      retryDelaySeconds: 30,
+      retryBackoff: true,
+      expireInSeconds: 600,
+      schedule: { cron: '7 * * * *', timeZone: 'UTC' },
+      async run({ database }) {
+        return { deleted: await sweepExpiredNonces(database.db, NONCE_GRACE_MS) };
+      },
+    },
+  ];
+}
