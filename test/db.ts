@@ -83,3 +83,20 @@ export async function countQueries<T>(t: Database, fn: () => Promise<T>): Promis
   }
 }
 
+
+/**
+ * The EXPLAIN plan of one statement, with sequential scans priced out: a test table holds a
+ * handful of rows, which the planner would always scan; this shows whether an index fits.
+ */
+export async function explainPlan(t: Database, statement: string, parameters: readonly unknown[]): Promise<string> {
+  const client = await t.pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL enable_seqscan = off');
+    const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${statement}`, [...parameters]);
+    return rows.map((row) => row['QUERY PLAN']).join('\n');
+  } finally {
+    await client.query('ROLLBACK');
+    client.release();
+  }
+}

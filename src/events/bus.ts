@@ -8,7 +8,26 @@ import type { Logger } from '../lib/logger.ts';
 
 export type DomainEvent =
   | { type: 'sessions.revoked'; userId: string; sessionIds: string[] }
-  | { type: 'user.updated'; userId: string };
+  | { type: 'user.updated'; userId: string }
+  // Friends, blocks, notifications, presence (docs/social.md). Ids only: payloads stay small.
+  | { type: 'friend_request.created'; friendshipId: string; fromUserId: string; toUserId: string }
+  | { type: 'friendship.accepted'; friendshipId: string; userIds: [string, string] }
+  | { type: 'friendship.removed'; userIds: [string, string] }
+  | { type: 'user.blocked'; userId: string; blockedUserId: string }
+  | { type: 'user.unblocked'; userId: string; unblockedUserId: string }
+  | { type: 'notification.created'; userId: string; notificationId: string; notificationType: string }
+  | { type: 'notifications.read'; userId: string; notificationIds: string[] | 'all' }
+  | { type: 'presence.updated'; userId: string; status: 'online' | 'idle' | 'dnd' | 'offline' }
+  // Messaging (docs/messaging.md). `location` says which container `containerId` is: a
+  // conversation (DMs) or a channel (groups); the gateway resolves who may see it.
+  | { type: 'message.created'; location: 'conversation' | 'channel'; containerId: string; messageId: string; senderId: string | null }
+  | { type: 'message.updated'; location: 'conversation' | 'channel'; containerId: string; messageId: string }
+  | { type: 'message.deleted'; location: 'conversation' | 'channel'; containerId: string; messageId: string }
+  | { type: 'reaction.added'; location: 'conversation' | 'channel'; containerId: string; messageId: string; userId: string; emoji: string }
+  | { type: 'reaction.removed'; location: 'conversation' | 'channel'; containerId: string; messageId: string; userId: string; emoji: string }
+  | { type: 'conversation.updated'; conversationId: string }
+  | { type: 'participant.joined'; conversationId: string; userId: string }
+  | { type: 'participant.left'; conversationId: string; userId: string };
 
 export type Handler = (event: DomainEvent) => void;
 

@@ -37,6 +37,31 @@ export const ERROR_CODES = {
   wallet_taken: 409,
   /** The RPC endpoint needed to check a contract-wallet signature did not answer. */
   wallet_rpc_unavailable: 503,
+  // Friends and blocks, see docs/social.md.
+  /** A friend request, or a block, aimed at oneself. */
+  friend_request_self: 422,
+  block_self: 422,
+  /** The two users are already friends. */
+  already_friends: 409,
+  /** The caller already has a pending request to that user. */
+  friend_request_exists: 409,
+  /** The caller has blocked that user: unblock first. */
+  user_blocked: 409,
+  /** Only the addressee may accept a friend request. */
+  not_addressee: 403,
+  // Conversations and messages, see docs/messaging.md.
+  /** A block between the two users (either way): no DM between them, no adding to a group DM. */
+  conversation_blocked: 403,
+  /** A group DM already has the most participants it may have. */
+  conversation_full: 409,
+  /** Names, participants and leaving exist for group DMs only, not 1:1 DMs. */
+  not_group_conversation: 422,
+  /** Only the author may edit (or, with the group-DM owner, delete) a message. */
+  not_message_author: 403,
+  /** Only the group-DM owner may remove someone else. */
+  not_conversation_owner: 403,
+  /** The message already carries the most distinct reactions it may. */
+  too_many_reactions: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -141,20 +141,24 @@ describe('me', () => {
     expect(cleared.json().error.fields).toEqual({ status: ["can't be blank"] });
   });
 
+  // The presence tracker flushes activity every 15 s on its own timer; such a flush may land
+  // inside a counting window and is not part of the request.
+  const requestQueries = (queries: string[]) => queries.filter((q) => !q.startsWith('update "users" set "last_active_at"'));
+
   it('GET /me costs one indexed lookup uncached, and no query while the session is cached', async () => {
     const { token } = await uncached.register('counted');
     await uncached.call({ method: 'GET', url: '/api/v1/me', token });
     const { result, queries } = await countQueries(uncached.t, () => uncached.call({ method: 'GET', url: '/api/v1/me', token }));
     expect(result.statusCode).toBe(200);
-    expect(queries).toHaveLength(1);
-    expect(queries[0]).toMatch(/from "sessions" as "s" inner join "users" as "u"/);
+    expect(requestQueries(queries)).toHaveLength(1);
+    expect(requestQueries(queries)[0]).toMatch(/from "sessions" as "s" inner join "users" as "u"/);
 
     const cachedToken = (await api.register('counted_cached')).token;
     const first = await countQueries(api.t, () => api.call({ method: 'GET', url: '/api/v1/me', token: cachedToken }));
-    expect(first.queries).toHaveLength(1);
+    expect(requestQueries(first.queries)).toHaveLength(1);
     const second = await countQueries(api.t, () => api.call({ method: 'GET', url: '/api/v1/me', token: cachedToken }));
     expect(second.result.statusCode).toBe(200);
-    expect(second.queries).toHaveLength(0);
+    expect(requestQueries(second.queries)).toHaveLength(0);
   });
 
   it('a cached session sees profile changes and revocations at once', async () => {

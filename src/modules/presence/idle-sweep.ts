@@ -14,6 +14,7 @@
 // update_all would not: a presence change is not an edit of the user's profile.
 import { sql } from 'kysely';
 import type { Db } from '../../db/database.ts';
+import type { EventBus } from '../../events/bus.ts';
 
 export const DEFAULT_IDLE_AFTER_SECONDS = 60 * 60;
 
@@ -26,8 +27,17 @@ export function idleSweepQuery(db: Db, idleAfterSeconds = DEFAULT_IDLE_AFTER_SEC
     .where('last_active_at', '<', sql<Date>`now() - make_interval(secs => ${idleAfterSeconds})`);
 }
 
-/** Marks idle every online user inactive for `idleAfterSeconds`; returns how many. */
-export async function markIdleUsers(db: Db, idleAfterSeconds = DEFAULT_IDLE_AFTER_SECONDS): Promise<number> {
+/**
+ * Marks idle every online user inactive for `idleAfterSeconds`; returns how many. Given the
+ * event bus, the same statement returns the ids and each gets a `presence.updated` event
+ * (after the statement, which commits on its own).
+ */
+export async function markIdleUsers(db: Db, idleAfterSeconds = DEFAULT_IDLE_AFTER_SECONDS, events?: EventBus): Promise<number> {
+  if (events) {
+    const rows = await idleSweepQuery(db, idleAfterSeconds).returning('id').execute();
+    for (const { id } of rows) events.publish({ type: 'presence.updated', userId: id, status: 'idle' });
+    return rows.length;
+  }
   const result = await idleSweepQuery(db, idleAfterSeconds).executeTakeFirst();
   return Number(result.numUpdatedRows);
 }
