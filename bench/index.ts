@@ -2,6 +2,8 @@
 const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   db: () => import('./db.ts'),
   api: () => import('./api.ts'),
+  backup: () => import('./backup.ts'),
+  social: () => import('./social.ts'),
 };
 
 const name = process.argv[2];

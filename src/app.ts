@@ -15,6 +15,10 @@ import { registerRateLimits } from './http/rate-limit.ts';
 import { errorBody } from './http/schemas.ts';
 import type { Logger } from './lib/logger.ts';
 import { accountsRoutes } from './modules/accounts/routes.ts';
+import { friendsRoutes } from './modules/friends/routes.ts';
+import { messagingRoutes } from './modules/messaging/routes.ts';
+import { notificationsRoutes } from './modules/notifications/routes.ts';
+import { presenceTracking } from './modules/presence/activity.ts';
 import { SessionAuthenticator } from './modules/sessions/authenticator.ts';
 import { walletRoutes } from './modules/wallet/routes.ts';
 import { z } from 'zod';
@@ -96,7 +100,11 @@ export async function buildApp({ config, database, logger, redis, events: givenE
   const deps = { db: database.db, events, sessions: config.sessions, requireAuth, limits };
   await app.register(
     async (api) => {
+      await api.register(presenceTracking({ db: database.db, logger }));
       await api.register(accountsRoutes(deps));
+      await api.register(friendsRoutes(deps));
+      await api.register(messagingRoutes(deps));
+      await api.register(notificationsRoutes(deps));
       await api.register(walletRoutes({ ...deps, config }));
     },
     { prefix: '/api/v1' },

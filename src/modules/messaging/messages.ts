@@ -1,0 +1,521 @@
+// The message store, shared by direct messages and channel messages (location.ts): send
+// (seq counter + idempotent nonce), history (keyset by id, sender and reactions in the same
+// statement), edit, soft delete, reactions and read positions. It knows nothing about who
+// may do what: the owning context checks access first and then calls in here, passing its
+// transaction where the work is part of a larger unit.
+//
+// Both tables have the same columns, so the queries are written once against `messages`
+// and the location supplies the real table and container column names at run time (the
+// casts below are the only place that pretends; the SQL always names the right table).
+import { sql, type Insertable, type RawBuilder } from 'kysely';
+import type { DB, Db } from '../../db/database.ts';
+import { decodeCursor, encodeCursor, MAX_PAGE_SIZE } from '../../db/pagination.ts';
+import { AppError, NotFoundError, ValidationError } from '../../lib/errors.ts';
+import { isUuid, newId } from '../../lib/ids.ts';
+import type { MessageLocation } from './location.ts';
+
+/** Longest message text, in characters (the database's CHECK is a looser 16 000). */
+export const MESSAGE_MAX_LENGTH = 4000;
+/** Distinct emoji one message can carry. */
+export const MAX_DISTINCT_REACTIONS = 50;
+export const EMOJI_MAX_LENGTH = 64;
+
+export const USER_MESSAGE_TYPES = ['text', 'image', 'file'] as const;
+export type MessageType = (typeof USER_MESSAGE_TYPES)[number] | 'system';
+
+export interface SenderView {
+  id: string;
+  username: string;
+  display_name: string | null;
+  avatar_url: string | null;
+}
+
+export interface ReactionView {
+  emoji: string;
+  count: number;
+  me: boolean;
+}
+
+export interface MessageView {
+  id: string;
+  seq: number;
+  sender: SenderView | null;
+  content: string;
+  type: MessageType;
+  reply_to_id: string | null;
+  nonce: string | null;
+  edited_at: string | null;
+  deleted: boolean;
+  deleted_at: string | null;
+  reactions: ReactionView[];
+  inserted_at: string;
+  updated_at: string;
+}
+
+/** A message row as stored (either table), without its container column. */
+export interface MessageRow {
+  id: string;
+  seq: number;
+  sender_id: string | null;
+  content: string;
+  type: MessageType;
+  reply_to_id: string | null;
+  nonce: string | null;
+  edited_at: Date | null;
+  deleted_at: Date | null;
+  inserted_at: Date;
+  updated_at: Date;
+}
+
+const MESSAGE_COLUMNS = [
+  'm.id',
+  'm.seq',
+  'm.sender_id',
+  'm.content',
+  'm.type',
+  'm.reply_to_id',
+  'm.nonce',
+  'm.edited_at',
+  'm.deleted_at',
+  'm.inserted_at',
+  'm.updated_at',
+] as const;
+
+// -- the location casts -----------------------------------------------------------------
+
+const from = (db: Db, loc: MessageLocation) => db.selectFrom(`${loc.table} as m` as 'messages as m');
+const containerRef = (loc: MessageLocation) => `m.${loc.container}` as 'm.conversation_id';
+const containerCol = (loc: MessageLocation) => loc.container as 'conversation_id';
+const table = (loc: MessageLocation) => loc.table as 'messages';
+const containerTable = (loc: MessageLocation) => loc.containerTable as 'conversations';
+
+// -- validation -----------------------------------------------------------------------
+
+/** The text of a message as stored: trimmed, bounded; text messages must say something. */
+export function checkContent(content: string, type: MessageType): string {
+  const trimmed = content.trim();
+  if (trimmed.length > MESSAGE_MAX_LENGTH) {
+    throw new ValidationError({ content: [`should be at most ${MESSAGE_MAX_LENGTH} character(s)`] });
+  }
+  if (type === 'text' && trimmed.length === 0) throw new ValidationError({ content: ["can't be blank"] });
+  return trimmed;
+}
+
+export function checkMessageType(type: string | undefined | null): MessageType {
+  const value = type ?? 'text';
+  if (!(USER_MESSAGE_TYPES as readonly string[]).includes(value)) {
+    throw new ValidationError({ type: ['is invalid (text, image or file)'] });
+  }
+  return value as MessageType;
+}
+
+export function checkNonce(nonce: string | undefined | null): string | null {
+  if (nonce === undefined || nonce === null) return null;
+  if (nonce.length < 1 || nonce.length > 64)
+    throw new ValidationError({ nonce: ['should be 1 to 64 character(s)'] });
+  return nonce;
+}
+
+const RGI_EMOJI = new RegExp('^\\p{RGI_Emoji}$', 'v');
+const NAMED_EMOJI = /^:[A-Za-z0-9_+-]{1,62}:$/;
+
+/** A reaction key: one Unicode emoji (RGI, skin tones and ZWJ sequences included) or `:name:`. */
+export function checkEmoji(emoji: string): string {
+  if (
+    emoji.length < 1 ||
+    emoji.length > EMOJI_MAX_LENGTH ||
+    !(RGI_EMOJI.test(emoji) || NAMED_EMOJI.test(emoji))
+  ) {
+    throw new ValidationError({ emoji: ['must be a single emoji or a :name: of at most 64 characters'] });
+  }
+  return emoji;
+}
+
+// -- views ----------------------------------------------------------------------------
+
+/** `[{emoji, count, me}]` of a message, first-used emoji first: a subquery on the reactions index. */
+function reactionsOf(loc: MessageLocation, viewerId: string): RawBuilder<ReactionView[]> {
+  return sql<ReactionView[]>`(
+    SELECT coalesce(jsonb_agg(jsonb_build_object('emoji', r.emoji, 'count', r.n, 'me', r.me) ORDER BY r.first_at, r.emoji), '[]'::jsonb)
+    FROM (
+      SELECT emoji, count(*)::int AS n, bool_or(user_id = ${viewerId}::uuid) AS me, min(inserted_at) AS first_at
+      FROM reactions WHERE ${sql.ref(loc.reactionTarget)} = m.id GROUP BY emoji
+    ) AS r
+  )`;
+}
+
+/** Messages with their sender and reactions: one statement, whatever the page size. */
+function viewQuery(db: Db, loc: MessageLocation, viewerId: string) {
+  return from(db, loc)
+    .leftJoin('users as u', 'u.id', 'm.sender_id')
+    .select([
+      ...MESSAGE_COLUMNS,
+      'u.username as sender_username',
+      'u.display_name as sender_display_name',
+      'u.avatar_url as sender_avatar_url',
+      reactionsOf(loc, viewerId).as('reactions'),
+    ]);
+}
+
+type ViewRow = MessageRow & {
+  sender_username: string | null;
+  sender_display_name: string | null;
+  sender_avatar_url: string | null;
+  reactions: ReactionView[];
+};
+
+export function toMessageView(
+  row: MessageRow,
+  sender: SenderView | null,
+  reactions: ReactionView[],
+): MessageView {
+  return {
+    id: row.id,
+    seq: row.seq,
+    sender,
+    content: row.deleted_at ? '' : row.content,
+    type: row.type,
+    reply_to_id: row.reply_to_id,
+    nonce: row.nonce,
+    edited_at: row.edited_at?.toISOString() ?? null,
+    deleted: row.deleted_at !== null,
+    deleted_at: row.deleted_at?.toISOString() ?? null,
+    reactions: row.deleted_at ? [] : reactions,
+    inserted_at: row.inserted_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  };
+}
+
+function fromViewRow(row: ViewRow): MessageView {
+  const sender =
+    row.sender_id !== null && row.sender_username !== null
+      ? {
+          id: row.sender_id,
+          username: row.sender_username,
+          display_name: row.sender_display_name,
+          avatar_url: row.sender_avatar_url,
+        }
+      : null;
+  return toMessageView(row, sender, row.reactions);
+}
+
+export async function findMessageView(
+  db: Db,
+  loc: MessageLocation,
+  containerId: string,
+  messageId: string,
+  viewerId: string,
+): Promise<MessageView | undefined> {
+  const row = await viewQuery(db, loc, viewerId)
+    .where(containerRef(loc), '=', containerId)
+    .where('m.id', '=', messageId)
+    .executeTakeFirst();
+  return row ? fromViewRow(row) : undefined;
+}
+
+/** The stored row of a message of this container (deleted ones too), or undefined. */
+export async function findMessage(
+  db: Db,
+  loc: MessageLocation,
+  containerId: string,
+  messageId: string,
+): Promise<MessageRow | undefined> {
+  const row = await from(db, loc)
+    .select(MESSAGE_COLUMNS)
+    .where(containerRef(loc), '=', containerId)
+    .where('m.id', '=', messageId)
+    .executeTakeFirst();
+  return row;
+}
+
+// -- history --------------------------------------------------------------------------
+
+export interface HistoryOptions {
+  before?: string | undefined;
+  after?: string | undefined;
+  cursor?: string | undefined;
+  limit: number;
+}
+
+function invalidCursor(): AppError {
+  return new AppError('invalid_cursor', 'the cursor is not valid for this list', 400);
+}
+
+/** One history range: `id < anchor ORDER BY id DESC` (older) or `id > anchor ORDER BY id` (newer). */
+export function historyQuery(
+  db: Db,
+  loc: MessageLocation,
+  containerId: string,
+  viewerId: string,
+  opts: { direction: 'older' | 'newer'; anchor?: string | undefined; limit: number },
+) {
+  // `container = ANY(ARRAY[$1])` rather than `= $1`, with the container first in the ORDER
+  // BY: PostgreSQL drops an ORDER BY column fixed by `=`, and then may walk the primary key
+  // backwards filtering by container (it does, from its statistics, for a conversation that
+  // holds a large share of all messages: a scan through every newer message of the other
+  // conversations). With ANY the container stays in the ORDER BY, which only the
+  // (container, id) index provides without a sort.
+  let query = viewQuery(db, loc, viewerId).where(
+    sql<boolean>`${sql.ref(containerRef(loc))} = ANY(ARRAY[${containerId}::uuid])`,
+  );
+  if (opts.anchor) query = query.where('m.id', opts.direction === 'older' ? '<' : '>', opts.anchor);
+  const direction = opts.direction === 'older' ? 'desc' : 'asc';
+  return query.orderBy(containerRef(loc), direction).orderBy('m.id', direction).limit(opts.limit);
+}
+
+/**
+ * A page of history, always newest first. `before` (or nothing): the newest messages older
+ * than that id; `after`: the oldest messages newer than that id (the page right after it,
+ * still shown newest first). `next_cursor` continues in the same direction: older pages
+ * for `before`, newer pages for `after`. One index range on (container, id), no sort.
+ */
+export async function listMessages(
+  db: Db,
+  loc: MessageLocation,
+  containerId: string,
+  viewerId: string,
+  opts: HistoryOptions,
+): Promise<{ data: MessageView[]; next_cursor: string | null }> {
+  if (!Number.isInteger(opts.limit) || opts.limit < 1 || opts.limit > MAX_PAGE_SIZE) {
+    throw new ValidationError({ limit: [`must be between 1 and ${MAX_PAGE_SIZE}`] });
+  }
+  let direction: 'older' | 'newer' = opts.after ? 'newer' : 'older';
+  let anchor = opts.after ?? opts.before;
+  if (opts.before && opts.after) throw new AppError('bad_request', 'give before or after, not both', 400);
+  if (opts.cursor) {
+    const [code, id] = decodeCursor(opts.cursor, 2) as [string, string];
+    if ((code !== 'o' && code !== 'n') || !isUuid(id)) throw invalidCursor();
+    direction = code === 'o' ? 'older' : 'newer';
+    anchor = id;
+  }
+  const rows = (await historyQuery(db, loc, containerId, viewerId, {
+    direction,
+    anchor,
+    limit: opts.limit + 1,
+  }).execute()) as ViewRow[];
+  const more = rows.length > opts.limit;
+  const page = more ? rows.slice(0, opts.limit) : rows;
+  const last = page.at(-1);
+  const next_cursor = more && last ? encodeCursor([direction === 'older' ? 'o' : 'n', last.id]) : null;
+  if (direction === 'newer') page.reverse();
+  return { data: page.map(fromViewRow), next_cursor };
+}
+
+// -- send -----------------------------------------------------------------------------
+
+export interface NewMessage {
+  containerId: string;
+  senderId: string | null;
+  content: string;
+  type: MessageType;
+  replyToId?: string | null;
+  nonce?: string | null;
+}
+
+/** The message this sender already sent with this nonce, if any (the unique nonce index). */
+export async function findByNonce(
+  db: Db,
+  loc: MessageLocation,
+  containerId: string,
+  senderId: string,
+  nonce: string,
+): Promise<MessageRow | undefined> {
+  const row = await from(db, loc)
+    .select(MESSAGE_COLUMNS)
+    .where(containerRef(loc), '=', containerId)
+    .where('m.sender_id', '=', senderId)
+    .where('m.nonce', '=', nonce)
+    .executeTakeFirst();
+  return row;
+}
+
+/**
+ * Appends a message, inside the caller's transaction: bumps the container's
+ * `last_message_seq` (the UPDATE's row lock orders concurrent senders, so seq is gap-free
+ * and ids are generated in seq order), then inserts with that seq. Returns undefined when
+ * the sender's nonce is already taken: the caller must roll back (the seq bump with it) and
+ * return the existing message. The container must exist (the caller checked access).
+ */
+export async function appendMessage(
+  trx: Db,
+  loc: MessageLocation,
+  input: NewMessage,
+): Promise<MessageRow | undefined> {
+  const bumped = await trx
+    .updateTable(containerTable(loc))
+    // clock_timestamp(), not now(): taken after the lock, so last_message_at never moves
+    // backwards when a transaction that started earlier gets the lock later.
+    .set({
+      last_message_seq: sql<number>`last_message_seq + 1`,
+      last_message_at: sql<Date>`clock_timestamp()`,
+    })
+    .where('id', '=', input.containerId)
+    .returning(['last_message_seq', 'last_message_at'])
+    .executeTakeFirst();
+  if (!bumped?.last_message_at) throw new NotFoundError(loc.kind);
+  const values = {
+    id: newId(),
+    [containerCol(loc)]: input.containerId,
+    sender_id: input.senderId,
+    content: input.content,
+    type: input.type,
+    reply_to_id: input.replyToId ?? null,
+    nonce: input.nonce ?? null,
+    seq: bumped.last_message_seq,
+    inserted_at: bumped.last_message_at,
+    updated_at: bumped.last_message_at,
+  } as Insertable<DB['messages']>;
+  const row = await trx
+    .insertInto(table(loc))
+    .values(values)
+    .onConflict((oc) =>
+      oc
+        .columns([containerCol(loc), 'sender_id', 'nonce'])
+        .where('nonce', 'is not', null)
+        .doNothing(),
+    )
+    .returning([
+      'id',
+      'seq',
+      'sender_id',
+      'content',
+      'type',
+      'reply_to_id',
+      'nonce',
+      'edited_at',
+      'deleted_at',
+      'inserted_at',
+      'updated_at',
+    ])
+    .executeTakeFirst();
+  return row;
+}
+
+// -- edit and delete ------------------------------------------------------------------
+
+/** Replaces the text of a live message and sets edited_at; undefined if it is gone. */
+export async function editMessage(
+  db: Db,
+  loc: MessageLocation,
+  containerId: string,
+  messageId: string,
+  content: string,
+): Promise<MessageRow | undefined> {
+  const row = await db
+    .updateTable(`${loc.table} as m` as 'messages as m')
+    .set({ content, edited_at: sql<Date>`now()`, updated_at: sql<Date>`now()` })
+    .where(containerRef(loc), '=', containerId)
+    .where('m.id', '=', messageId)
+    .where('m.deleted_at', 'is', null)
+    .returning(MESSAGE_COLUMNS)
+    .executeTakeFirst();
+  return row;
+}
+
+/**
+ * Soft delete: the row stays (replies keep their target, seq stays dense, unread counts do
+ * not change) with its content cleared and deleted_at set; its reactions are removed.
+ * Returns false when it was already deleted.
+ */
+export async function softDeleteMessage(
+  trx: Db,
+  loc: MessageLocation,
+  containerId: string,
+  messageId: string,
+): Promise<boolean> {
+  const result = await trx
+    .updateTable(`${loc.table} as m` as 'messages as m')
+    .set({ content: '', deleted_at: sql<Date>`now()`, updated_at: sql<Date>`now()` })
+    .where(containerRef(loc), '=', containerId)
+    .where('m.id', '=', messageId)
+    .where('m.deleted_at', 'is', null)
+    .executeTakeFirst();
+  if (result.numUpdatedRows === 0n) return false;
+  await trx.deleteFrom('reactions').where(loc.reactionTarget, '=', messageId).execute();
+  return true;
+}
+
+// -- reactions ------------------------------------------------------------------------
+
+/**
+ * Adds the user's reaction (idempotent: true when it is new). A new emoji on a message
+ * that already has MAX_DISTINCT_REACTIONS is refused. The message row is locked first so
+ * concurrent new emoji cannot overshoot the cap, and a deleted message takes none.
+ */
+export async function addReaction(
+  trx: Db,
+  loc: MessageLocation,
+  containerId: string,
+  messageId: string,
+  userId: string,
+  emoji: string,
+): Promise<boolean> {
+  const target = await from(trx, loc)
+    .select(['m.id', 'm.deleted_at'])
+    .where(containerRef(loc), '=', containerId)
+    .where('m.id', '=', messageId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!target || target.deleted_at) throw new NotFoundError('message');
+  const stats = await trx
+    .selectFrom('reactions')
+    .select([
+      sql<number>`count(DISTINCT emoji)::int`.as('distinct'),
+      sql<boolean>`bool_or(emoji = ${emoji})`.as('has_emoji'),
+    ])
+    .where(loc.reactionTarget, '=', messageId)
+    .executeTakeFirstOrThrow();
+  if (!stats.has_emoji && stats.distinct >= MAX_DISTINCT_REACTIONS) {
+    throw new AppError(
+      'too_many_reactions',
+      `a message can carry at most ${MAX_DISTINCT_REACTIONS} different reactions`,
+      409,
+    );
+  }
+  const inserted = await trx
+    .insertInto('reactions')
+    .values({ id: newId(), [loc.reactionTarget]: messageId, user_id: userId, emoji })
+    .onConflict((oc) =>
+      oc
+        .columns([loc.reactionTarget, 'emoji', 'user_id'])
+        .where(sql.ref(loc.reactionTarget), 'is not', null)
+        .doNothing(),
+    )
+    .executeTakeFirst();
+  return (inserted.numInsertedOrUpdatedRows ?? 0n) > 0n;
+}
+
+/** Removes the user's reaction; true when there was one. */
+export async function removeReaction(
+  db: Db,
+  loc: MessageLocation,
+  messageId: string,
+  userId: string,
+  emoji: string,
+): Promise<boolean> {
+  const result = await db
+    .deleteFrom('reactions')
+    .where(loc.reactionTarget, '=', messageId)
+    .where('user_id', '=', userId)
+    .where('emoji', '=', emoji)
+    .executeTakeFirst();
+  return result.numDeletedRows > 0n;
+}
+
+// -- read positions -------------------------------------------------------------------
+
+/** The seq to mark read: that of `messageId` in the container, or the latest one. */
+export async function readTargetSeq(
+  db: Db,
+  loc: MessageLocation,
+  containerId: string,
+  messageId?: string | null,
+): Promise<number | undefined> {
+  if (messageId) return (await findMessage(db, loc, containerId, messageId))?.seq;
+  const row = await db
+    .selectFrom(containerTable(loc))
+    .select('last_message_seq')
+    .where('id', '=', containerId)
+    .executeTakeFirst();
+  return row?.last_message_seq;
+}
