@@ -32,16 +32,21 @@ export async function prepareTemplate(serverUrl: string): Promise<string> {
     const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate', [name]);
     if (rowCount) return name;
     await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(name)} WITH (FORCE)`);
-    // Templates of older migration sets are dropped so they do not pile up.
+    // Templates of older migration sets are dropped so they do not pile up, once they are two
+    // hours old: a concurrent run from another checkout (another migration set) on the same
+    // server keeps cloning its own template meanwhile. The creation time is the comment.
     const stale = await admin.query<{ datname: string }>(
-      `SELECT datname FROM pg_database WHERE datname LIKE 'cgraph\\_template\\_%' AND datname <> $1`,
-      [name],
+      `SELECT datname FROM pg_database, LATERAL (SELECT shobj_description(oid, 'pg_database') AS born) b
+        WHERE datname LIKE 'cgraph\\_template\\_%' AND datname <> $1
+          AND CASE WHEN born ~ '^[0-9]+$' THEN born::bigint < $2 ELSE true END`,
+      [name, Date.now() - 2 * 3600_000],
     );
     for (const { datname } of stale.rows) {
       await admin.query(`ALTER DATABASE ${admin.escapeIdentifier(datname)} IS_TEMPLATE false`);
       await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(datname)} WITH (FORCE)`);
     }
     await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
+    await admin.query(`COMMENT ON DATABASE ${admin.escapeIdentifier(name)} IS '${Date.now()}'`);
     const pool = new pg.Pool({ connectionString: withDatabase(serverUrl, name), max: 2 });
     const db = createKysely(pool);
     try {
