@@ -96,7 +96,7 @@ export async function run(): Promise<void> {
     await target.end();
     const identical = JSON.stringify(source) === JSON.stringify(restored);
     const dumpSize = (await stat(ourFile)).size;
-    console.log(`dump size ${(dumpSize / 1024 / 1024).toFixed(1)} MiB; restored copy identical (rows + md5 per table): ${identical}`);
+    console.log(`dump size ${(dumpSize / 1024 / 1024).toFixed(1)} MiB; restored copy identical (rows + checksum per table): ${identical}`);
     for (const [plain, ours] of pairs) {
       const p = median(times[plain]!);
       const o = median(times[ours]!);
