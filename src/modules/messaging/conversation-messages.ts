@@ -1,193 +1,41 @@
 // Messages in conversations: the conversation's access rules (participants only; no
 // writing across a block in a 1:1 DM; the group-DM owner may delete) around the shared
-// message store (messages.ts), plus the notifications a message causes.
+// message store (messages.ts). Sending, with the notifications a message causes, is in
+// conversation-send.ts (re-exported here).
+import { sql } from 'kysely';
 import type { Db } from '../../db/database.ts';
-import { fail, transaction, type TransactionContext } from '../../db/unit-of-work.ts';
+import { transaction } from '../../db/unit-of-work.ts';
 import type { EventBus } from '../../events/bus.ts';
 import { AppError, NotFoundError, ValidationError } from '../../lib/errors.ts';
-import { notify } from '../notifications/service.ts';
-import { requireParticipant, touchParticipants, type Membership } from './conversations.ts';
+import type { AttachmentStorage } from '../attachments/storage.ts';
+import { writable } from './conversation-send.ts';
+import { requireParticipant } from './conversations.ts';
 import { CONVERSATION } from './location.ts';
 import {
   addReaction,
-  appendMessage,
   checkContent,
   checkEmoji,
-  checkMessageType,
-  checkNonce,
   editMessage,
-  findByNonce,
   findMessage,
   findMessageView,
   listMessages,
+  MESSAGE_MAX_LENGTH,
   readTargetSeq,
   removeReaction,
   softDeleteMessage,
-  toMessageView,
   type HistoryOptions,
-  type MessageRow,
   type MessageView,
-  type SenderView,
 } from './messages.ts';
 
-const blockedError = () =>
-  new AppError(
-    'conversation_blocked',
-    'you cannot write in a DM with a user you blocked or who blocked you',
-    403,
-  );
-
-async function writable(db: Db, conversationId: string, userId: string): Promise<Membership> {
-  const membership = await requireParticipant(db, conversationId, userId);
-  if (membership.blocked) throw blockedError();
-  return membership;
+/** Deployment settings of messaging (config.messages, the attachment store). */
+export interface MessagingOptions {
+  /** Longest text in characters (MESSAGE_MAX_LENGTH). */
+  maxLength?: number;
+  /** Where deleted messages' attachment objects are removed from. */
+  storage?: AttachmentStorage | undefined;
 }
 
-export interface SendInput {
-  content: string;
-  type?: string | null | undefined;
-  reply_to_id?: string | null | undefined;
-  attachment_ids?: string[] | null | undefined;
-  nonce?: string | null | undefined;
-}
-
-/**
- * Sends a message: one transaction (seq bump, insert, participants' activity and the
- * sender's read position, notifications); events after commit. A nonce the sender
- * already used returns that first message instead (a retried send never duplicates).
- */
-export async function sendMessage(
-  db: Db,
-  events: EventBus,
-  sender: SenderView,
-  conversationId: string,
-  input: SendInput,
-): Promise<MessageView> {
-  await writable(db, conversationId, sender.id);
-  const type = checkMessageType(input.type);
-  const content = checkContent(input.content, type);
-  const nonce = checkNonce(input.nonce);
-  // Attachments are the next slice; refusing them beats silently dropping them.
-  if (input.attachment_ids?.length)
-    throw new ValidationError({ attachment_ids: ['attachments are not supported yet'] });
-  if (nonce) {
-    const first = await findByNonce(db, CONVERSATION, conversationId, sender.id, nonce);
-    if (first) return (await findMessageView(db, CONVERSATION, conversationId, first.id, sender.id))!;
-  }
-  let replyTarget: MessageRow | undefined;
-  if (input.reply_to_id) {
-    replyTarget = await findMessage(db, CONVERSATION, conversationId, input.reply_to_id);
-    if (!replyTarget) throw new ValidationError({ reply_to_id: ['is not a message of this conversation'] });
-  }
-  const outcome = await transaction(db, async (trx, ctx) => {
-    const message = await appendMessage(trx, CONVERSATION, {
-      containerId: conversationId,
-      senderId: sender.id,
-      content,
-      type,
-      replyToId: replyTarget?.id ?? null,
-      nonce,
-    });
-    // Lost a race with a concurrent retry of the same nonce: undo the seq bump, return theirs.
-    if (!message) return fail('nonce_taken' as const);
-    const participants = await touchParticipants(trx, conversationId, sender.id, message);
-    await notifyParticipants(trx, { ctx, events }, { conversationId, message, participants, replyTarget });
-    ctx.afterCommit(() =>
-      events.publish({
-        type: 'message.created',
-        location: 'conversation',
-        containerId: conversationId,
-        messageId: message.id,
-        senderId: sender.id,
-      }),
-    );
-    return message;
-  });
-  if (!outcome.ok) {
-    const first = nonce ? await findByNonce(db, CONVERSATION, conversationId, sender.id, nonce) : undefined;
-    if (!first) throw new Error('sendMessage: nonce conflict without a first message');
-    return (await findMessageView(db, CONVERSATION, conversationId, first.id, sender.id))!;
-  }
-  return toMessageView(outcome.value, sender, []);
-}
-
-const MENTION = /(?:^|[^A-Za-z0-9_])@([A-Za-z0-9_]{3,20})(?![A-Za-z0-9_])/g;
-
-/** The lower-cased usernames `@mentioned` in a text (at most 50). */
-export function mentionedUsernames(content: string): string[] {
-  const names = new Set<string>();
-  for (const match of content.matchAll(MENTION)) {
-    names.add(match[1]!.toLowerCase());
-    if (names.size >= 50) break;
-  }
-  return [...names];
-}
-
-/**
- * One notification per recipient and message, the most specific kind: `mention` (an
- * @username of a participant), else `reply` (the author of the message replied to), else
- * `message` unless they muted the conversation, collapsed per conversation. Never to the
- * sender; notify() skips recipients who blocked the sender.
- */
-async function notifyParticipants(
-  trx: Db,
-  after: { ctx: TransactionContext; events: EventBus },
-  input: {
-    conversationId: string;
-    message: MessageRow;
-    participants: Array<{ user_id: string; muted: boolean }>;
-    replyTarget: MessageRow | undefined;
-  },
-): Promise<void> {
-  const { conversationId, message, participants, replyTarget } = input;
-  const others = participants.filter((p) => p.user_id !== message.sender_id);
-  if (others.length === 0) return;
-  const names = mentionedUsernames(message.content);
-  const mentioned = new Set<string>();
-  if (names.length) {
-    const rows = await trx
-      .selectFrom('users')
-      .select('id')
-      .where('username', 'in', names)
-      .where(
-        'id',
-        'in',
-        others.map((p) => p.user_id),
-      )
-      .execute();
-    for (const row of rows) mentioned.add(row.id);
-  }
-  const replyAuthor = replyTarget && !replyTarget.deleted_at ? replyTarget.sender_id : null;
-  const data = { conversation_id: conversationId, message_id: message.id };
-  for (const p of others) {
-    if (mentioned.has(p.user_id)) {
-      await notify(trx, { userId: p.user_id, type: 'mention', actorId: message.sender_id, data }, after);
-    } else if (p.user_id === replyAuthor) {
-      await notify(
-        trx,
-        {
-          userId: p.user_id,
-          type: 'reply',
-          actorId: message.sender_id,
-          data: { ...data, reply_to_id: replyTarget?.id },
-        },
-        after,
-      );
-    } else if (!p.muted) {
-      await notify(
-        trx,
-        {
-          userId: p.user_id,
-          type: 'message',
-          actorId: message.sender_id,
-          data,
-          collapseKey: `conversation:${conversationId}`,
-        },
-        after,
-      );
-    }
-  }
-}
+export { mentionedUsernames, sendMessage, type SendInput } from './conversation-send.ts';
 
 export async function listConversationMessages(
   db: Db,
@@ -195,8 +43,14 @@ export async function listConversationMessages(
   conversationId: string,
   opts: HistoryOptions,
 ) {
-  await requireParticipant(db, conversationId, userId);
-  return listMessages(db, CONVERSATION, conversationId, userId, opts);
+  // The participant check rides in the page's statement (one round trip per page); only an
+  // empty page needs the separate check, to answer 404 to a non-participant.
+  const guard = sql<boolean>`EXISTS (
+    SELECT 1 FROM conversation_participants AS g WHERE g.conversation_id = ${conversationId}::uuid AND g.user_id = ${userId}::uuid
+  )`;
+  const page = await listMessages(db, CONVERSATION, conversationId, userId, { ...opts, guard });
+  if (page.data.length === 0) await requireParticipant(db, conversationId, userId);
+  return page;
 }
 
 /** Author only; a deleted message is gone (404). Sets edited_at. */
@@ -207,6 +61,7 @@ export async function editConversationMessage(
   conversationId: string,
   messageId: string,
   content: string,
+  options: MessagingOptions = {},
 ): Promise<MessageView> {
   await writable(db, conversationId, userId);
   const current = await findMessage(db, CONVERSATION, conversationId, messageId);
@@ -218,7 +73,7 @@ export async function editConversationMessage(
     CONVERSATION,
     conversationId,
     messageId,
-    checkContent(content, current.type),
+    checkContent(content, current.type, options.maxLength ?? MESSAGE_MAX_LENGTH),
   );
   if (!updated) throw new NotFoundError('message');
   events.publish({
@@ -237,6 +92,7 @@ export async function deleteConversationMessage(
   userId: string,
   conversationId: string,
   messageId: string,
+  options: MessagingOptions = {},
 ): Promise<void> {
   const membership = await requireParticipant(db, conversationId, userId);
   const current = await findMessage(db, CONVERSATION, conversationId, messageId);
@@ -250,7 +106,15 @@ export async function deleteConversationMessage(
     );
   if (current.deleted_at) return;
   const outcome = await transaction(db, async (trx, ctx) => {
-    if (await softDeleteMessage(trx, CONVERSATION, conversationId, messageId)) {
+    const deleted = await softDeleteMessage(trx, CONVERSATION, conversationId, messageId);
+    if (deleted) {
+      // The rows went with the transaction; the bytes go once it has committed.
+      const { storage } = options;
+      if (storage && deleted.storageKeys.length) {
+        ctx.afterCommit(async () => {
+          await Promise.all(deleted.storageKeys.map((key) => storage.delete(key)));
+        });
+      }
       ctx.afterCommit(() =>
         events.publish({
           type: 'message.deleted',

@@ -4,7 +4,7 @@
 //
 // Unread count = conversations.last_message_seq − participant.last_read_seq: two integers
 // on rows the list reads anyway, so it costs the same with 1 or 10 000 unread messages.
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import type { Db } from '../../db/database.ts';
 import { keysetPage } from '../../db/pagination.ts';
@@ -51,23 +51,29 @@ export interface Membership {
   blocked: boolean;
 }
 
+/**
+ * Is conversation `c` a 1:1 DM with a block between its two users (either way)? For
+ * embedding in a statement that has the conversation as `c`.
+ */
+export function dmBlocked(): RawBuilder<boolean> {
+  const low = sql.ref<string>('c.dm_user_low_id');
+  const high = sql.ref<string>('c.dm_user_high_id');
+  return sql<boolean>`(NOT c.is_group AND (${blockExists(low, high)} OR ${blockExists(high, low)}))`;
+}
+
 /** The caller's membership, with the DM block flag in the same statement; 404 for non-participants. */
 export async function requireParticipant(
   db: Db,
   conversationId: string,
   userId: string,
 ): Promise<Membership> {
-  const low = sql.ref<string>('c.dm_user_low_id');
-  const high = sql.ref<string>('c.dm_user_high_id');
   const row = await db
     .selectFrom('conversation_participants as p')
     .innerJoin('conversations as c', 'c.id', 'p.conversation_id')
     .select([
       'c.is_group',
       'c.owner_id',
-      sql<boolean>`(NOT c.is_group AND (${blockExists(low, high)} OR ${blockExists(high, low)}))`.as(
-        'blocked',
-      ),
+      dmBlocked().as('blocked'),
     ])
     .where('p.conversation_id', '=', conversationId)
     .where('p.user_id', '=', userId)

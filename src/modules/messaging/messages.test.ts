@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp } from '../../../test/app-harness.ts';
 import { countQueries } from '../../../test/db.ts';
-import { mentionedUsernames } from './conversation-messages.ts';
+import type { DomainEvent, EventBus } from '../../events/bus.ts';
+import { mentionedUsernames, sendMessage } from './conversation-messages.ts';
 import { checkEmoji, MESSAGE_MAX_LENGTH } from './messages.ts';
 
 const api = useTestApp();
@@ -67,7 +68,10 @@ describe('send', () => {
       [{ content: 'hi', nonce: '' }, 'nonce'],
       [{ content: 'hi', nonce: 'n'.repeat(65) }, 'nonce'],
       [{}, 'content'],
-      [{ content: 'hi', attachment_ids: ['00000000-0000-7000-8000-000000000000'] }, 'attachment_ids'],
+      // Attachments make an image or file message; those need at least one, of known uploads.
+      [{ content: 'hi', attachment_ids: ['00000000-0000-7000-8000-000000000000'] }, 'type'],
+      [{ content: '', type: 'image' }, 'attachment_ids'],
+      [{ content: '', type: 'file', attachment_ids: ['00000000-0000-7000-8000-000000000000'] }, 'attachment_ids'],
     ];
     for (const [payload, field] of cases) {
       const res = await send(ann, dm, payload);
@@ -75,7 +79,6 @@ describe('send', () => {
       expect(res.json().error.fields).toHaveProperty(field);
     }
     expect((await send(ann, dm, { content: 'x'.repeat(MESSAGE_MAX_LENGTH) })).statusCode).toBe(201);
-    expect((await send(ann, dm, { content: '', type: 'image' })).statusCode).toBe(201);
     // A reply must point into the same conversation.
     const elsewhere = (await send(ann, await newGroup(), { content: 'other room' })).json();
     const bad = await send(ann, dm, { content: 'reply', reply_to_id: elsewhere.id });
@@ -287,6 +290,9 @@ describe('history', () => {
     const { result, queries } = await countQueries(api.t, () => history(ann, group, '?limit=3'));
     const page = result.json();
     expect(page.data.map((m: { content: string }) => m.content)).toEqual(['h6', 'h5', 'h4']);
+    // The participant check is part of that statement: one query for the whole page
+    // (other queries in the window are the session check and presence bookkeeping).
+    expect(queries.filter((q) => /conversation_participants|"messages"|reactions/i.test(q))).toHaveLength(1);
     expect(queries.filter((q) => /from "messages"/i.test(q))).toHaveLength(1);
     expect(
       queries.filter(
@@ -419,10 +425,114 @@ describe('notifications', () => {
     expect((await notificationsOf(x.user.id)).map((n) => n.type)).toEqual(['reply']);
   });
 
+  it('none to a participant who blocked the sender: no message, mention or reply notification', async () => {
+    const [x, y, z] = (await Promise.all(['msg_bx', 'msg_by', 'msg_bz'].map((n) => api.register(n)))) as [
+      User,
+      User,
+      User,
+    ];
+    const group = (
+      await api.call({
+        method: 'POST',
+        url: '/api/v1/conversations',
+        token: x.token,
+        payload: { user_ids: [y.user.id, z.user.id] },
+      })
+    ).json().id;
+    // y blocks x after the group exists: x may still write there (group DMs), y hears nothing of it.
+    const blocked = await api.call({
+      method: 'POST',
+      url: '/api/v1/blocks',
+      token: y.token,
+      payload: { username: 'msg_bx' },
+    });
+    expect(blocked.statusCode).toBe(204);
+    const fromY = (await send(y, group, { content: 'before the block took effect' })).json();
+    expect((await send(x, group, { content: 'plain' })).statusCode).toBe(201);
+    expect((await send(x, group, { content: 'hey @msg_by' })).statusCode).toBe(201);
+    expect((await send(x, group, { content: 'a reply', reply_to_id: fromY.id })).statusCode).toBe(201);
+    expect(await notificationsOf(y.user.id)).toEqual([]);
+    // z, who blocked nobody, got the collapsed message notification; the mention was not theirs.
+    expect((await notificationsOf(z.user.id)).map((n) => n.type)).toEqual(['message']);
+    // …and y's own messages still notify x (the block is one-way for notifications).
+    expect((await notificationsOf(x.user.id)).map((n) => n.type)).toEqual(['message']);
+  });
+
   it('finds @mentions', () => {
     expect(mentionedUsernames('@abc hi @Def_1, mail a@bcd.com @x @toolong_toolong_toolong')).toEqual([
       'abc',
       'def_1',
     ]);
+  });
+});
+
+describe('statements per send', () => {
+  // A test double of the bus: what was published, in order.
+  const recording = () => {
+    const published: DomainEvent[] = [];
+    const events: EventBus = { publish: (e) => void published.push(e), subscribe: () => () => undefined, close: async () => undefined };
+    return { events, published };
+  };
+  const sender = (who: User) => ({ id: who.user.id, username: who.user.username, display_name: null, avatar_url: null });
+  // The app's realtime gateway produces the events of earlier requests in the background,
+  // on the same pool: let it finish (when present), and never count its resume-buffer writes.
+  const settle = async () => {
+    const gateway = (api.app as unknown as { gateway?: { drain?: () => Promise<void> } }).gateway;
+    await gateway?.drain?.();
+  };
+  const ofSend = (queries: string[]) => queries.filter((q) => !/gateway_/.test(q));
+
+  it('a plain text send is ONE statement (a regression here costs every message)', async () => {
+    const group = await newGroup();
+    const { events, published } = recording();
+    await settle();
+    const counted = await countQueries(api.t, () =>
+      sendMessage(api.t.db, events, sender(ann), group, { content: 'hello @msg_cat' }),
+    );
+    const { result } = counted;
+    const queries = ofSend(counted.queries);
+    // Access, seq, insert, participants, notifications: one statement, its own transaction.
+    expect(queries).toHaveLength(1);
+    expect(queries[0]).toMatch(/^\s*WITH me AS/);
+    expect(result).toMatchObject({ content: 'hello @msg_cat', seq: 1 });
+    // …and it did all of it: cat is mentioned, bob gets the collapsed message notification.
+    const kinds = await api.t.db
+      .selectFrom('notifications')
+      .select(['user_id', 'type'])
+      .where('data', '@>', JSON.stringify({ message_id: result.id }))
+      .orderBy('type')
+      .execute();
+    expect(kinds).toEqual([
+      { user_id: cat.user.id, type: 'mention' },
+      { user_id: bob.user.id, type: 'message' },
+    ]);
+    expect(published.map((e) => e.type).sort()).toEqual(['message.created', 'notification.created', 'notification.created']);
+    expect((await conversation(ann, group)).unread_count).toBe(0);
+    expect((await conversation(bob, group)).unread_count).toBe(1);
+  });
+
+  it('a refused send writes nothing, and access is checked before the content', async () => {
+    const group = await newGroup();
+    const before = (await conversation(ann, group)).last_message_seq;
+    const outsider = await api.register('msg_outsider');
+    expect((await send(outsider, group, { content: 'let me in' })).statusCode).toBe(404);
+    expect((await send(outsider, group, { content: '   ' })).statusCode).toBe(404);
+    expect((await conversation(ann, group)).last_message_seq).toBe(before);
+    expect((await send(ann, group, { content: '   ' })).statusCode).toBe(422);
+  });
+
+  it('a send with a nonce adds one statement; its retry is two and writes nothing', async () => {
+    const { events } = recording();
+    await settle();
+    const first = await countQueries(api.t, () =>
+      sendMessage(api.t.db, events, sender(bob), dm, { content: 'once', nonce: 'pinned-nonce' }),
+    );
+    // preflight (access, nonce, reply), BEGIN, the send, COMMIT: a nonce conflict must roll back.
+    expect(ofSend(first.queries)).toHaveLength(4);
+    const retry = await countQueries(api.t, () =>
+      sendMessage(api.t.db, events, sender(bob), dm, { content: 'once', nonce: 'pinned-nonce' }),
+    );
+    expect(retry.result.id).toBe(first.result.id);
+    expect(ofSend(retry.queries)).toHaveLength(2);
   });
 });

@@ -7,14 +7,19 @@
 // Both tables have the same columns, so the queries are written once against `messages`
 // and the location supplies the real table and container column names at run time (the
 // casts below are the only place that pretends; the SQL always names the right table).
-import { sql, type Insertable, type RawBuilder } from 'kysely';
-import type { DB, Db } from '../../db/database.ts';
+import { sql, type RawBuilder } from 'kysely';
+import type { Db } from '../../db/database.ts';
+import { prepare, type PreparedQuery } from '../../db/prepared.ts';
 import { decodeCursor, encodeCursor, MAX_PAGE_SIZE } from '../../db/pagination.ts';
 import { AppError, NotFoundError, ValidationError } from '../../lib/errors.ts';
 import { isUuid, newId } from '../../lib/ids.ts';
+import { attachmentUrl, contentTypesOf, type AttachmentView } from '../attachments/service.ts';
 import type { MessageLocation } from './location.ts';
 
-/** Longest message text, in characters (the database's CHECK is a looser 16 000). */
+/**
+ * The default longest message text, in characters; `MESSAGE_MAX_LENGTH` in the environment
+ * (config.messages.maxLength) overrides it, up to the database's CHECK of 16 000.
+ */
 export const MESSAGE_MAX_LENGTH = 4000;
 /** Distinct emoji one message can carry. */
 export const MAX_DISTINCT_REACTIONS = 50;
@@ -48,6 +53,7 @@ export interface MessageView {
   deleted: boolean;
   deleted_at: string | null;
   reactions: ReactionView[];
+  attachments: AttachmentView[];
   inserted_at: string;
   updated_at: string;
 }
@@ -85,17 +91,15 @@ const MESSAGE_COLUMNS = [
 
 const from = (db: Db, loc: MessageLocation) => db.selectFrom(`${loc.table} as m` as 'messages as m');
 const containerRef = (loc: MessageLocation) => `m.${loc.container}` as 'm.conversation_id';
-const containerCol = (loc: MessageLocation) => loc.container as 'conversation_id';
-const table = (loc: MessageLocation) => loc.table as 'messages';
 const containerTable = (loc: MessageLocation) => loc.containerTable as 'conversations';
 
 // -- validation -----------------------------------------------------------------------
 
 /** The text of a message as stored: trimmed, bounded; text messages must say something. */
-export function checkContent(content: string, type: MessageType): string {
+export function checkContent(content: string, type: MessageType, maxLength = MESSAGE_MAX_LENGTH): string {
   const trimmed = content.trim();
-  if (trimmed.length > MESSAGE_MAX_LENGTH) {
-    throw new ValidationError({ content: [`should be at most ${MESSAGE_MAX_LENGTH} character(s)`] });
+  if (trimmed.length > maxLength) {
+    throw new ValidationError({ content: [`should be at most ${maxLength} character(s)`] });
   }
   if (type === 'text' && trimmed.length === 0) throw new ValidationError({ content: ["can't be blank"] });
   return trimmed;
@@ -114,6 +118,27 @@ export function checkNonce(nonce: string | undefined | null): string | null {
   if (nonce.length < 1 || nonce.length > 64)
     throw new ValidationError({ nonce: ['should be 1 to 64 character(s)'] });
   return nonce;
+}
+
+/**
+ * The attachment rules of a message type, for any location: `image` and `file` carry at
+ * least one upload (`image`: images only), `text` none. Unknown ids are 422 here;
+ * ownership and "not yet attached" are checked when the message claims them
+ * (attachments/service.ts claimAttachments), in its transaction.
+ */
+export async function checkMessageAttachments(db: Db, type: MessageType, ids: readonly string[]): Promise<string[]> {
+  const unique = [...new Set(ids)];
+  if (type === 'text') {
+    if (unique.length) throw new ValidationError({ type: ['must be image or file for a message with attachments'] });
+    return [];
+  }
+  if (unique.length === 0) throw new ValidationError({ attachment_ids: [`an ${type} message needs at least one attachment`] });
+  const types = await contentTypesOf(db, unique);
+  if (types.size !== unique.length) throw new ValidationError({ attachment_ids: ['must be your own uploads, not yet attached to a message'] });
+  if (type === 'image' && [...types.values()].some((t) => !t.startsWith('image/'))) {
+    throw new ValidationError({ attachment_ids: ['an image message carries images only (use type file)'] });
+  }
+  return unique;
 }
 
 const RGI_EMOJI = new RegExp('^\\p{RGI_Emoji}$', 'v');
@@ -144,7 +169,17 @@ function reactionsOf(loc: MessageLocation, viewerId: string): RawBuilder<Reactio
   )`;
 }
 
-/** Messages with their sender and reactions: one statement, whatever the page size. */
+/** `[{id, url, filename, content_type, size}]` of a message, upload order: a subquery on its partial index. */
+function attachmentsOf(loc: MessageLocation): RawBuilder<AttachmentView[]> {
+  return sql<AttachmentView[]>`(
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+      'id', a.id, 'url', ${attachmentUrl('')}::text || a.id, 'filename', a.filename,
+      'content_type', a.content_type, 'size', a.size) ORDER BY a.id), '[]'::jsonb)
+    FROM attachments AS a WHERE a.${sql.ref(loc.reactionTarget)} = m.id
+  )`;
+}
+
+/** Messages with their sender, reactions and attachments: one statement, whatever the page size. */
 function viewQuery(db: Db, loc: MessageLocation, viewerId: string) {
   return from(db, loc)
     .leftJoin('users as u', 'u.id', 'm.sender_id')
@@ -154,6 +189,7 @@ function viewQuery(db: Db, loc: MessageLocation, viewerId: string) {
       'u.display_name as sender_display_name',
       'u.avatar_url as sender_avatar_url',
       reactionsOf(loc, viewerId).as('reactions'),
+      attachmentsOf(loc).as('attachments'),
     ]);
 }
 
@@ -162,12 +198,14 @@ type ViewRow = MessageRow & {
   sender_display_name: string | null;
   sender_avatar_url: string | null;
   reactions: ReactionView[];
+  attachments: AttachmentView[];
 };
 
 export function toMessageView(
   row: MessageRow,
   sender: SenderView | null,
   reactions: ReactionView[],
+  attachments: AttachmentView[] = [],
 ): MessageView {
   return {
     id: row.id,
@@ -181,6 +219,7 @@ export function toMessageView(
     deleted: row.deleted_at !== null,
     deleted_at: row.deleted_at?.toISOString() ?? null,
     reactions: row.deleted_at ? [] : reactions,
+    attachments: row.deleted_at ? [] : attachments,
     inserted_at: row.inserted_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
   };
@@ -196,7 +235,7 @@ function fromViewRow(row: ViewRow): MessageView {
           avatar_url: row.sender_avatar_url,
         }
       : null;
-  return toMessageView(row, sender, row.reactions);
+  return toMessageView(row, sender, row.reactions, row.attachments);
 }
 
 export async function findMessageView(
@@ -235,6 +274,12 @@ export interface HistoryOptions {
   after?: string | undefined;
   cursor?: string | undefined;
   limit: number;
+  /**
+   * An access condition evaluated once in the same statement (an InitPlan): no rows unless
+   * it holds. Lets the owning context fold its "may read" check into the page's query, and
+   * only ask again, to tell "no access" from "no messages", when the page comes back empty.
+   */
+  guard?: RawBuilder<boolean> | undefined;
 }
 
 function invalidCursor(): AppError {
@@ -247,7 +292,7 @@ export function historyQuery(
   loc: MessageLocation,
   containerId: string,
   viewerId: string,
-  opts: { direction: 'older' | 'newer'; anchor?: string | undefined; limit: number },
+  opts: { direction: 'older' | 'newer'; anchor?: string | undefined; limit: number; guard?: RawBuilder<boolean> | undefined },
 ) {
   // `container = ANY(ARRAY[$1])` rather than `= $1`, with the container first in the ORDER
   // BY: PostgreSQL drops an ORDER BY column fixed by `=`, and then may walk the primary key
@@ -259,6 +304,7 @@ export function historyQuery(
     sql<boolean>`${sql.ref(containerRef(loc))} = ANY(ARRAY[${containerId}::uuid])`,
   );
   if (opts.anchor) query = query.where('m.id', opts.direction === 'older' ? '<' : '>', opts.anchor);
+  if (opts.guard) query = query.where(opts.guard);
   const direction = opts.direction === 'older' ? 'desc' : 'asc';
   return query.orderBy(containerRef(loc), direction).orderBy('m.id', direction).limit(opts.limit);
 }
@@ -292,6 +338,7 @@ export async function listMessages(
     direction,
     anchor,
     limit: opts.limit + 1,
+    guard: opts.guard,
   }).execute()) as ViewRow[];
   const more = rows.length > opts.limit;
   const page = more ? rows.slice(0, opts.limit) : rows;
@@ -329,66 +376,116 @@ export async function findByNonce(
   return row;
 }
 
+export interface AppendParams extends Record<string, unknown> {
+  containerId: string;
+  senderId: string | null;
+  content: string;
+  type: MessageType;
+  replyToId: string | null;
+  nonce: string | null;
+}
+
+export type AppendedRow = { [K in keyof MessageRow]: MessageRow[K] | null };
+
 /**
- * Appends a message, inside the caller's transaction: bumps the container's
- * `last_message_seq` (the UPDATE's row lock orders concurrent senders, so seq is gap-free
- * and ids are generated in seq order), then inserts with that seq. Returns undefined when
- * the sender's nonce is already taken: the caller must roll back (the seq bump with it) and
- * return the existing message. The container must exist (the caller checked access).
+ * The two CTEs of a send, for embedding in a statement (appendMessage's, or an owning
+ * context's that adds its access check and side effects to the same round trip):
+ * `bumped` moves the container's `last_message_seq` on (the UPDATE's row lock orders
+ * concurrent senders, so seq is gap-free and ids are generated in seq order) only when
+ * `guard` holds, and `appended` inserts the message with that seq. `appended` is empty when
+ * the container is missing, the guard fails, or the sender's nonce is already taken; in
+ * the last case `bumped` is not, and the caller must roll back (the seq bump with it) and
+ * return the existing message.
+ */
+export function appendCtes(loc: MessageLocation, p: AppendParams, guard: RawBuilder<boolean> = sql<boolean>`true`) {
+  // clock_timestamp(), not now(): taken after the lock, so last_message_at never moves
+  // backwards when a transaction that started earlier gets the lock later.
+  return sql`bumped AS (
+    UPDATE ${sql.table(loc.containerTable)}
+    SET last_message_seq = last_message_seq + 1, last_message_at = clock_timestamp()
+    WHERE id = ${p.containerId}::uuid AND ${guard}
+    RETURNING last_message_seq, last_message_at
+  ), appended AS (
+    INSERT INTO ${sql.table(loc.table)}
+      (id, ${sql.ref(loc.container)}, sender_id, content, type, reply_to_id, nonce, seq, inserted_at, updated_at)
+    SELECT ${messageIdAt(sql.ref('b.last_message_at'))}, ${p.containerId}::uuid, ${p.senderId}::uuid, ${p.content}::text, ${p.type}::text,
+      ${p.replyToId}::uuid, ${p.nonce}::text, b.last_message_seq, b.last_message_at, b.last_message_at
+    FROM bumped AS b
+    ON CONFLICT (${sql.ref(loc.container)}, sender_id, nonce) WHERE nonce IS NOT NULL DO NOTHING
+    RETURNING id, seq, sender_id, content, type, reply_to_id, nonce, edited_at, deleted_at, inserted_at, updated_at
+  )`;
+}
+
+/**
+ * A UUIDv7 made from the time taken under the container's row lock: the milliseconds in
+ * the first 48 bits, the microseconds within the millisecond in the 12 bits after the
+ * version (0x7000 + 0..999), random bits (with the variant of gen_random_uuid) after that.
+ * A container's last_message_at strictly increases from one send to the next (each takes
+ * clock_timestamp() after the previous holder of the lock committed), so ids follow seq
+ * within a container, which keyset history (`after` cursors) relies on: a message can
+ * never commit behind an id a reader has already paged past.
+ */
+function messageIdAt(at: RawBuilder<unknown>) {
+  return sql<string>`encode(
+      substring(int8send(floor(extract(epoch FROM ${at}) * 1000)::bigint) FROM 3)
+      || int2send((28672 + floor(extract(epoch FROM ${at}) * 1000000)::bigint % 1000)::smallint)
+      || substring(uuid_send(gen_random_uuid()) FROM 9),
+    'hex')::uuid`;
+}
+
+/** The columns of `appended` (a MessageRow, all null when nothing was inserted). */
+export const APPENDED_COLUMNS = sql.raw(
+  'm.id, m.seq, m.sender_id, m.content, m.type, m.reply_to_id, m.nonce, m.edited_at, m.deleted_at, m.inserted_at, m.updated_at',
+);
+
+/** The parameters of appendCtes for a new message. */
+export function appendParams(input: NewMessage): AppendParams {
+  return {
+    containerId: input.containerId,
+    senderId: input.senderId,
+    content: input.content,
+    type: input.type,
+    replyToId: input.replyToId ?? null,
+    nonce: input.nonce ?? null,
+  };
+}
+
+/** A row of a statement that selected APPENDED_COLUMNS: the message, or undefined. */
+export function appendedMessage(row: AppendedRow): MessageRow | undefined {
+  return row.id === null ? undefined : (row as MessageRow);
+}
+
+// Compile-once (db/prepared.ts): one per location, as the table names are the query's shape.
+const appendStatements = new Map<MessageLocation, PreparedQuery<AppendParams, AppendedRow & { found: boolean }>>();
+
+function appendStatement(loc: MessageLocation) {
+  let statement = appendStatements.get(loc);
+  if (!statement) {
+    statement = prepare((db, p: AppendParams) => ({
+      compile: () =>
+        sql<AppendedRow & { found: boolean }>`WITH ${appendCtes(loc, p)}
+          SELECT EXISTS (SELECT 1 FROM bumped) AS found, ${APPENDED_COLUMNS}
+          FROM (SELECT 1) AS one LEFT JOIN appended AS m ON true`.compile(db),
+    }));
+    appendStatements.set(loc, statement);
+  }
+  return statement;
+}
+
+/**
+ * Appends a message, inside the caller's transaction, in ONE statement (appendCtes).
+ * Returns undefined when the sender's nonce is already taken: the caller must roll back
+ * (the seq bump with it) and return the existing message. The container must exist (the
+ * caller checked access).
  */
 export async function appendMessage(
   trx: Db,
   loc: MessageLocation,
   input: NewMessage,
 ): Promise<MessageRow | undefined> {
-  const bumped = await trx
-    .updateTable(containerTable(loc))
-    // clock_timestamp(), not now(): taken after the lock, so last_message_at never moves
-    // backwards when a transaction that started earlier gets the lock later.
-    .set({
-      last_message_seq: sql<number>`last_message_seq + 1`,
-      last_message_at: sql<Date>`clock_timestamp()`,
-    })
-    .where('id', '=', input.containerId)
-    .returning(['last_message_seq', 'last_message_at'])
-    .executeTakeFirst();
-  if (!bumped?.last_message_at) throw new NotFoundError(loc.kind);
-  const values = {
-    id: newId(),
-    [containerCol(loc)]: input.containerId,
-    sender_id: input.senderId,
-    content: input.content,
-    type: input.type,
-    reply_to_id: input.replyToId ?? null,
-    nonce: input.nonce ?? null,
-    seq: bumped.last_message_seq,
-    inserted_at: bumped.last_message_at,
-    updated_at: bumped.last_message_at,
-  } as Insertable<DB['messages']>;
-  const row = await trx
-    .insertInto(table(loc))
-    .values(values)
-    .onConflict((oc) =>
-      oc
-        .columns([containerCol(loc), 'sender_id', 'nonce'])
-        .where('nonce', 'is not', null)
-        .doNothing(),
-    )
-    .returning([
-      'id',
-      'seq',
-      'sender_id',
-      'content',
-      'type',
-      'reply_to_id',
-      'nonce',
-      'edited_at',
-      'deleted_at',
-      'inserted_at',
-      'updated_at',
-    ])
-    .executeTakeFirst();
-  return row;
+  const [row] = await appendStatement(loc)(trx, appendParams(input));
+  if (!row?.found) throw new NotFoundError(loc.kind);
+  return appendedMessage(row);
 }
 
 // -- edit and delete ------------------------------------------------------------------
@@ -414,15 +511,16 @@ export async function editMessage(
 
 /**
  * Soft delete: the row stays (replies keep their target, seq stays dense, unread counts do
- * not change) with its content cleared and deleted_at set; its reactions are removed.
- * Returns false when it was already deleted.
+ * not change) with its content cleared and deleted_at set; its reactions and attachment
+ * rows are removed. Returns false when it was already deleted, else the storage keys of
+ * the removed attachments: the caller deletes those objects once the transaction commits.
  */
 export async function softDeleteMessage(
   trx: Db,
   loc: MessageLocation,
   containerId: string,
   messageId: string,
-): Promise<boolean> {
+): Promise<false | { storageKeys: string[] }> {
   const result = await trx
     .updateTable(`${loc.table} as m` as 'messages as m')
     .set({ content: '', deleted_at: sql<Date>`now()`, updated_at: sql<Date>`now()` })
@@ -432,7 +530,12 @@ export async function softDeleteMessage(
     .executeTakeFirst();
   if (result.numUpdatedRows === 0n) return false;
   await trx.deleteFrom('reactions').where(loc.reactionTarget, '=', messageId).execute();
-  return true;
+  const attachments = await trx
+    .deleteFrom('attachments')
+    .where(loc.reactionTarget, '=', messageId)
+    .returning('storage_key')
+    .execute();
+  return { storageKeys: attachments.map((a) => a.storage_key) };
 }
 
 // -- reactions ------------------------------------------------------------------------

@@ -49,9 +49,11 @@ describe('plans', () => {
     const anchor = (
       await t.db.selectFrom('messages').select('id').where('seq', '=', 5000).executeTakeFirstOrThrow()
     ).id;
+    // With and without the participant guard the HTTP path adds (an InitPlan, run once).
+    const guard = sql<boolean>`EXISTS (SELECT 1 FROM conversation_participants AS g WHERE g.conversation_id = ${big}::uuid AND g.user_id = ${me}::uuid)`;
     for (const direction of ['older', 'newer'] as const) {
-      for (const a of [undefined, anchor]) {
-        const q = historyQuery(t.db, CONVERSATION, big, me, { direction, anchor: a, limit: 51 }).compile();
+      for (const [a, g] of [[undefined, undefined], [anchor, undefined], [undefined, guard], [anchor, guard]] as const) {
+        const q = historyQuery(t.db, CONVERSATION, big, me, { direction, anchor: a, limit: 51, guard: g }).compile();
         const p = await plan(q.sql, q.parameters);
         expect(p).toMatch(/Index Scan (Backward )?using messages_conversation_id_id_index on messages m/);
         expect(p).not.toMatch(/^\s*(->\s*)?Sort\b/m);

@@ -2,6 +2,7 @@
 // Everything under /conversations/:id is 404 for non-participants.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Db } from '../../db/database.ts';
+import type { AttachmentStorage } from '../attachments/storage.ts';
 import type { EventBus } from '../../events/bus.ts';
 import { caller, type RequireAuth } from '../../http/auth.ts';
 import { cursorQuery, errors, noContent } from '../../http/schemas.ts';
@@ -30,11 +31,15 @@ export interface MessagingDeps {
   db: Db;
   events: EventBus;
   requireAuth: RequireAuth;
+  config: { messages: { maxLength: number } };
+  /** The attachment store, to remove a deleted message's files. */
+  storage?: AttachmentStorage;
 }
 
 export const messagingRoutes =
-  ({ db, events, requireAuth }: MessagingDeps): FastifyPluginAsyncZod =>
+  ({ db, events, requireAuth, config, storage }: MessagingDeps): FastifyPluginAsyncZod =>
   async (app) => {
+    const options: messages.MessagingOptions = { maxLength: config.messages.maxLength, storage };
     const base = { tags: ['conversations'], security: [{ bearer: [] }] };
     const authed = { preHandler: requireAuth } as const;
 
@@ -193,7 +198,7 @@ export const messagingRoutes =
         };
         return reply
           .code(201)
-          .send(await messages.sendMessage(db, events, sender, request.params.id, request.body));
+          .send(await messages.sendMessage(db, events, sender, request.params.id, request.body, options));
       },
     );
 
@@ -217,6 +222,7 @@ export const messagingRoutes =
           request.params.id,
           request.params.message_id,
           request.body.content,
+          options,
         ),
     );
 
@@ -238,6 +244,7 @@ export const messagingRoutes =
           caller(request).user.id,
           request.params.id,
           request.params.message_id,
+          options,
         );
         return reply.code(204).send(null);
       },

@@ -3,6 +3,8 @@
 // (trimmed content, blank text, emoji syntax) with field errors.
 import { z } from 'zod';
 import { cursorQuery, isoDate, uuid } from '../../http/schemas.ts';
+import { attachment } from '../attachments/schemas.ts';
+import { MAX_ATTACHMENTS_PER_MESSAGE } from '../attachments/service.ts';
 import { MAX_GROUP_PARTICIPANTS } from './conversations.ts';
 import { MESSAGE_MAX_LENGTH } from './messages.ts';
 
@@ -63,6 +65,7 @@ export const message = z
     deleted: z.boolean(),
     deleted_at: isoDate.nullable(),
     reactions: z.array(reaction),
+    attachments: z.array(attachment).describe("upload order; [] once deleted"),
     inserted_at: isoDate,
     updated_at: isoDate,
   })
@@ -107,7 +110,9 @@ export const sendMessageBody = z.object({
   content: z
     .string()
     .max(20_000)
-    .describe(`at most ${MESSAGE_MAX_LENGTH} characters once trimmed; a text message may not be blank`),
+    .describe(
+      `at most MESSAGE_MAX_LENGTH (default ${MESSAGE_MAX_LENGTH}) characters once trimmed; a text message may not be blank`,
+    ),
   type: z
     .string()
     .max(20)
@@ -116,9 +121,11 @@ export const sendMessageBody = z.object({
   reply_to_id: uuid.nullish().describe('a message of the same conversation'),
   attachment_ids: z
     .array(uuid)
-    .max(10)
+    .max(MAX_ATTACHMENTS_PER_MESSAGE)
     .nullish()
-    .describe('not supported yet: a non-empty list is refused with 422'),
+    .describe(
+      'your own uploads (POST /attachments) not yet on a message; type image (images only) or file needs at least one, text none',
+    ),
   nonce: z
     .string()
     .max(1000)

@@ -1,8 +1,9 @@
 // The notifications context. Other contexts create notifications with ONE function,
 // `notify`, inside their own transaction, so a notification exists exactly when the thing
-// it announces committed. The list is unread first, then newest, keyset-paged across the
-// unread → read boundary by a cursor that carries its phase.
-import { sql } from 'kysely';
+// it announces committed (on a hot path, with its set-based form `notifyRecipientsSql`
+// inside their own statement: the same rules, kept here). The list is unread first, then
+// newest, keyset-paged across the unread → read boundary by a cursor that carries its phase.
+import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../../db/database.ts';
 import type { TransactionContext } from '../../db/unit-of-work.ts';
 import { decodeCursor, encodeCursor, MAX_PAGE_SIZE } from '../../db/pagination.ts';
@@ -114,6 +115,28 @@ export async function notify(trx: Db, input: NotifyInput, after?: AfterCommitEve
   };
   if (after) after.ctx.afterCommit(() => after.events.publish(notificationCreated(created)));
   return created;
+}
+
+/**
+ * notify() for a set of recipients, as the body of a CTE in the caller's own statement (a
+ * send takes one round trip for its message and every notification it causes). The same
+ * rules as notify(), set-based: `recipients` yields `user_id uuid, type text, data jsonb,
+ * collapse_key text`; rows with a NULL type, the actor themselves and recipients who
+ * blocked the actor are skipped; a collapse key refreshes the recipient's unread one.
+ * Types must match `^[a-z_]{1,32}$` (the column's CHECK) and recipients must be distinct
+ * per collapse key. RETURNING `id, user_id, type`: publish `notificationCreated()` of each
+ * once the caller's transaction has committed.
+ */
+export function notifyRecipientsSql(recipients: RawBuilder<unknown>, actorId: RawBuilder<string>): RawBuilder<unknown> {
+  return sql`
+    INSERT INTO notifications (id, user_id, type, actor_id, data, collapse_key)
+    SELECT cgraph_uuid_v7(), r.user_id, r.type, ${actorId}, r.data, r.collapse_key
+    FROM (${recipients}) AS r
+    WHERE r.type IS NOT NULL AND r.user_id <> ${actorId} AND NOT ${blockExists(sql.ref('r.user_id'), actorId)}
+    ON CONFLICT (user_id, collapse_key) WHERE read_at IS NULL AND collapse_key IS NOT NULL
+    DO UPDATE SET type = excluded.type, actor_id = excluded.actor_id, data = excluded.data,
+      inserted_at = now(), updated_at = now()
+    RETURNING id, user_id, type`;
 }
 
 // -- reading ---------------------------------------------------------------------------

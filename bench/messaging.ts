@@ -1,0 +1,390 @@
+// `npm run bench -- messaging`: direct messages on demo data (`cgraph db demo`), against a
+// real `cgraph serve` process on loopback. Each figure is printed beside a baseline
+// measured in the same run:
+//   1. send: 50 concurrent senders over HTTP (each in a DM of their own), messages per
+//      second, against the same insert transaction (seq bump, insert, participants,
+//      collapsed notification) issued statement by statement with plain `pg` by 50 workers
+//      over a pool the size of the server's (targets: >= 40 % of it, >= 1 500 messages/s),
+//      and against the app's own one-statement send (sendStatementQuery) with plain `pg`;
+//   2. history page of 50: p99 at the database (the app's statement, plain pg) beside a
+//      primary-key lookup of one message (target < 5 ms), and over HTTP with 20 concurrent
+//      readers beside GET /health at the same concurrency (target < 15 ms);
+//   3. the conversation list (first page, unread counts) of a user in 500 conversations,
+//      p99 over HTTP at 10 concurrent clients, beside GET /api/v1/me (target < 25 ms);
+//   4. the server's RSS: idle after start-up, and the peak while the above ran (< 300 MB).
+// Each HTTP figure also gives the server process's CPU time per request (from /proc): on a
+// shared machine latencies mostly measure the queue for the cores, CPU per request does not.
+// The send path includes what the app does after commit (the gateway's resume-buffer
+// writes for the message and the notification); the plain-pg baseline does not.
+//
+// Data size: BENCH_MESSAGING_SCALE (default 0.01 = 100 000 messages; 1 = 10 million, the
+// issue's figure). BENCH_SECONDS sets each timed phase (default 5), BENCH_ROUNDS the
+// interleaved rounds of send vs baseline (default 3). BENCH_SERVER_NODE_ARGS passes node flags
+// to the server (see startServer).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import { availableParallelism, loadavg } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { PROJECT_ROOT } from '../src/config.ts';
+import { DEMO_PASSWORD, planDemo, writeDemo } from '../src/db/demo.ts';
+import { newId } from '../src/lib/ids.ts';
+import { historyQuery } from '../src/modules/messaging/messages.ts';
+import { CONVERSATION } from '../src/modules/messaging/location.ts';
+import { sendParams, sendStatementQuery } from '../src/modules/messaging/conversation-send.ts';
+import { benchDatabase, fmt, median, percentile } from './lib.ts';
+
+const SCALE = Number(process.env.BENCH_MESSAGING_SCALE ?? 0.01);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SENDERS = 50;
+const READERS = 20;
+const LISTERS = 10;
+const POOL_SIZE = 10;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function startServer(databaseUrl: string, port: number): Promise<ChildProcess> {
+  // BENCH_SERVER_NODE_ARGS: extra node flags for the server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
+  // (a CPU profile of the server under this load; node refuses --cpu-prof in NODE_OPTIONS).
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, path.join(PROJECT_ROOT, 'bin', 'cgraph.mjs'), 'serve'], {
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      DATABASE_URL: databaseUrl,
+      DATABASE_SSL: 'disable',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_ENABLED: 'false',
+      CGRAPH_MIGRATE_ON_START: 'false',
+      CGRAPH_WORKER: 'false',
+      POOL_SIZE: String(POOL_SIZE),
+      // 50 senders queue for 10 connections by design; a warning per wait would measure pino.
+      DB_CHECKOUT_WARN_MS: '1000',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  for (let i = 0; i < 100; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const ok = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false);
+    if (ok) return child;
+  }
+  child.kill('SIGKILL');
+  throw new Error('the server did not become ready');
+}
+
+/** Resident memory of a process, in MB (Linux). */
+function rssMb(pid: number): number {
+  let status = '';
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return 0; // gone: the exit handler reports it
+  }
+  const line = status.split('\n').find((l) => l.startsWith('VmRSS:'));
+  return Number(/(\d+)/.exec(line ?? '')?.[1] ?? 0) / 1024;
+}
+
+/**
+ * CPU time (user + system) a process has used, in ms (Linux, 100 ticks/s). Per request it
+ * is the server's own cost, which other load on the machine does not inflate the way it
+ * inflates latencies.
+ */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** `workers` loops of `op` for `seconds`; per-call latencies in ms. */
+async function timed(seconds: number, workers: number, op: (worker: number, i: number) => Promise<void>) {
+  const latencies: number[] = [];
+  const until = performance.now() + seconds * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      for (let i = 0; performance.now() < until; i++) {
+        const t = performance.now();
+        await op(w, i);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  return { rate: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), n: latencies.length };
+}
+
+async function expectOk(res: Response, what: string): Promise<unknown> {
+  if (!res.ok) throw new Error(`${what}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+const ms = (n: number) => `${n.toFixed(2)} ms`;
+
+export async function run(): Promise<void> {
+  const bench = await benchDatabase('cgraph_bench_messaging');
+  const { pool } = bench.database;
+  let server: ChildProcess | undefined;
+  try {
+    // -- data -----------------------------------------------------------------------------
+    const plan = planDemo(SCALE, 20261126);
+    console.log(
+      `messaging benchmark: demo data at scale ${SCALE} (${plan.size.messages.toLocaleString('en-US')} messages, ${plan.conversations.length.toLocaleString('en-US')} conversations, ${plan.size.users.toLocaleString('en-US')} users); ${availableParallelism()} cores, load ${loadavg()[0]!.toFixed(2)}`,
+    );
+    const client = await pool.connect();
+    const demo = await writeDemo(client, plan).finally(() => client.release());
+    console.log(`demo data written in ${(demo.ms / 1000).toFixed(1)} s (${fmt(demo.messages / (demo.ms / 1000))} messages/s incl. users, conversations and counters)`);
+    const user = (n: number) => `demo${demo.tag}_${n}`;
+
+    const port = await freePort();
+    server = await startServer(bench.url, port);
+    const base = `http://127.0.0.1:${port}`;
+    const pid = server.pid!;
+    server.once('exit', (code, signal) => console.error(`the server exited (code ${code}, signal ${signal})`));
+    const idleRss = rssMb(pid);
+    let peakRss = idleRss;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(pid))), 100);
+    /** Runs an HTTP phase and adds the server's CPU ms per request. */
+    const onServer = async (phase: () => ReturnType<typeof timed>) => {
+      const before = cpuMs(pid);
+      const result = await phase();
+      return { ...result, cpu: (cpuMs(pid) - before) / Math.max(1, result.n) };
+    };
+    const cpu = (r: { cpu: number }) => `server CPU ${r.cpu.toFixed(2)} ms/req`;
+
+    const login = async (username: string) =>
+      (
+        (await expectOk(
+          await fetch(`${base}/api/v1/auth/login`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ login: username, password: DEMO_PASSWORD }),
+          }),
+          `login ${username}`,
+        )) as { token: string }
+      ).token;
+    const get = (url: string, token: string) => fetch(`${base}${url}`, { headers: { authorization: `Bearer ${token}` } });
+
+    // -- 1. send --------------------------------------------------------------------------
+    // 50 DMs with 50 distinct senders (no two senders share a conversation's row lock).
+    const dms = (
+      await pool.query<{ id: string; sender: string; sender_id: string; other_id: string }>(
+        `SELECT DISTINCT ON (u.id) c.id, u.username AS sender, u.id AS sender_id, o.user_id AS other_id
+         FROM conversations c
+         JOIN conversation_participants p ON p.conversation_id = c.id
+         JOIN users u ON u.id = p.user_id
+         JOIN conversation_participants o ON o.conversation_id = c.id AND o.user_id <> p.user_id
+         WHERE NOT c.is_group AND u.username <> $1
+         ORDER BY u.id, c.id LIMIT $2`,
+        [user(1), SENDERS * 4],
+      )
+    ).rows;
+    const used = new Set<string>();
+    const senders: typeof dms = [];
+    for (const dm of dms) {
+      if (senders.length === SENDERS) break;
+      if (used.has(dm.id)) continue;
+      used.add(dm.id);
+      senders.push(dm);
+    }
+    const tokens = await Promise.all(senders.map((s) => login(s.sender)));
+
+    const http = () =>
+      timed(SECONDS, senders.length, async (w, i) => {
+        const res = await fetch(`${base}/api/v1/conversations/${senders[w]!.id}/messages`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${tokens[w]}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ content: `bench message ${i} from worker ${w}` }),
+        });
+        if (res.status !== 201) throw new Error(`send: ${res.status} ${await res.text()}`);
+        await res.arrayBuffer();
+      });
+    // The issue's reference: the send transaction, statement by statement, with plain pg
+    // (as the app did it before sends became one statement).
+    const plain = new pg.Pool({ connectionString: bench.url, max: POOL_SIZE });
+    plain.on('error', () => undefined); // idle clients dropped with the database on failure
+    const direct = () =>
+      timed(SECONDS, senders.length, async (w, i) => {
+        const s = senders[w]!;
+        const c = await plain.connect();
+        try {
+          await c.query('BEGIN');
+          const bumped = await c.query<{ last_message_seq: string; last_message_at: Date }>(
+            `UPDATE conversations SET last_message_seq = last_message_seq + 1, last_message_at = clock_timestamp() WHERE id = $1 RETURNING last_message_seq, last_message_at`,
+            [s.id],
+          );
+          const { last_message_seq: seq, last_message_at: at } = bumped.rows[0]!;
+          const id = newId();
+          await c.query(
+            `INSERT INTO messages (id, conversation_id, sender_id, content, type, reply_to_id, nonce, seq, inserted_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'text', NULL, NULL, $5, $6, $6)
+             ON CONFLICT (conversation_id, sender_id, nonce) WHERE nonce IS NOT NULL DO NOTHING
+             RETURNING id, seq, sender_id, content, type, reply_to_id, nonce, edited_at, deleted_at, inserted_at, updated_at`,
+            [id, s.id, s.sender_id, `direct message ${i} from worker ${w}`, seq, at],
+          );
+          await c.query(
+            `UPDATE conversation_participants SET last_activity_at = $1,
+               last_read_seq = CASE WHEN user_id = $2::uuid THEN greatest(last_read_seq, $3::bigint) ELSE last_read_seq END,
+               last_read_at = CASE WHEN user_id = $2::uuid THEN now() ELSE last_read_at END
+             WHERE conversation_id = $4 RETURNING user_id, muted`,
+            [at, s.sender_id, seq, s.id],
+          );
+          await c.query(
+            `INSERT INTO notifications (id, user_id, type, actor_id, data, collapse_key)
+             SELECT $1::uuid, $2::uuid, 'message', $3::uuid, $4::jsonb, $5::text
+             WHERE NOT EXISTS (SELECT 1 FROM friendships AS block WHERE block.user_id = $2 AND block.friend_id = $3 AND block.status = 'blocked')
+             ON CONFLICT (user_id, collapse_key) WHERE read_at IS NULL AND collapse_key IS NOT NULL
+             DO UPDATE SET type = excluded.type, actor_id = excluded.actor_id, data = excluded.data, inserted_at = now(), updated_at = now()
+             RETURNING id`,
+            [newId(), s.other_id, s.sender_id, JSON.stringify({ conversation_id: s.id, message_id: id }), `conversation:${s.id}`],
+          );
+          await c.query('COMMIT');
+        } catch (error) {
+          await c.query('ROLLBACK');
+          throw error;
+        } finally {
+          c.release();
+        }
+      });
+    // The app's own send statement (one round trip, compiled once per worker) with plain pg:
+    // what the HTTP send would cost without Fastify, Kysely and the after-commit gateway work.
+    const SENTINEL = '\u0000content';
+    const oneStatement = senders.map((s) => {
+      const compiled = sendStatementQuery(sendParams({ containerId: s.id, senderId: s.sender_id, content: SENTINEL, type: 'text' })).compile(bench.database.db);
+      return { sql: compiled.sql, parameters: [...compiled.parameters], at: compiled.parameters.indexOf(SENTINEL) };
+    });
+    const single = () =>
+      timed(SECONDS, senders.length, async (w, i) => {
+        const q = oneStatement[w]!;
+        const values = [...q.parameters];
+        values[q.at] = `single statement ${i} from worker ${w}`;
+        const result = await plain.query<{ id: string | null }>(q.sql, values);
+        if (!result.rows[0]?.id) throw new Error('single statement: nothing sent');
+      });
+    await http(); // warm-up: connections, JIT, caches
+    await direct();
+    await single();
+    const sendRates: number[] = [];
+    const directRates: number[] = [];
+    const singleRates: number[] = [];
+    let sendP99 = 0;
+    const sendCpu: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const which of r % 2 === 0 ? ['http', 'direct', 'single'] : ['single', 'direct', 'http']) {
+        if (which === 'http') {
+          const result = await onServer(http);
+          sendRates.push(result.rate);
+          sendCpu.push(result.cpu);
+          sendP99 = Math.max(sendP99, result.p99);
+        } else if (which === 'direct') {
+          directRates.push((await direct()).rate);
+        } else {
+          singleRates.push((await single()).rate);
+        }
+      }
+    }
+    await plain.end();
+    const sendRate = median(sendRates);
+    const directRate = median(directRates);
+    console.log(`\n1. send, ${senders.length} concurrent senders, ${ROUNDS} rounds of ${SECONDS} s`);
+    console.log(
+      `   POST /conversations/:id/messages: ${fmt(sendRate)} messages/s (rounds ${sendRates.map(fmt).join(', ')}; p99 ${ms(sendP99)}; server CPU ${median(sendCpu).toFixed(2)} ms/message)`,
+    );
+    console.log(`   the same transaction, plain pg:   ${fmt(directRate)} messages/s (rounds ${directRates.map(fmt).join(', ')})`);
+    console.log(`   ratio ${((sendRate / directRate) * 100).toFixed(1)} % (target >= 40 %, and >= 1 500 messages/s)`);
+    const singleRate = median(singleRates);
+    console.log(`   the app's one send statement, plain pg: ${fmt(singleRate)} messages/s (rounds ${singleRates.map(fmt).join(', ')}); HTTP send at ${((sendRate / singleRate) * 100).toFixed(1)} % of it`);
+
+    // -- 2. history -----------------------------------------------------------------------
+    // The 20 largest conversations, one reader each, reading pages before random messages.
+    const big = (
+      await pool.query<{ id: string; username: string; user_id: string; n: string }>(
+        `SELECT c.id, u.username, u.id AS user_id, c.last_message_seq AS n FROM conversations c
+         JOIN LATERAL (SELECT user_id FROM conversation_participants p WHERE p.conversation_id = c.id ORDER BY p.user_id LIMIT 1) p ON true
+         JOIN users u ON u.id = p.user_id
+         ORDER BY c.last_message_seq DESC LIMIT $1`,
+        [READERS],
+      )
+    ).rows;
+    const anchors = await Promise.all(
+      // seq > 1: a page before the conversation's first message would be empty.
+      big.map(async (c) => (await pool.query<{ id: string }>(`SELECT id FROM messages WHERE conversation_id = $1 AND seq > 1 ORDER BY random() LIMIT 200`, [c.id])).rows.map((r) => r.id)),
+    );
+    const pick = <T>(items: T[]) => items[Math.floor(Math.random() * items.length)]!;
+    const compiled = (w: number) => {
+      const c = big[w]!;
+      // Half the pages are the newest, half start before a random message.
+      const anchor = Math.random() < 0.5 ? undefined : pick(anchors[w]!);
+      return historyQuery(bench.database.db, CONVERSATION, c.id, c.user_id, { direction: 'older', anchor, limit: 51 }).compile();
+    };
+    const dbPool = new pg.Pool({ connectionString: bench.url, max: 4 });
+    dbPool.on('error', () => undefined);
+    const pkIds = anchors.flat();
+    const page = async (w: number) => {
+      const q = compiled(w % big.length);
+      const result = await dbPool.query({ text: q.sql, values: [...q.parameters] });
+      if (result.rows.length === 0) throw new Error('empty history page');
+    };
+    await timed(1, 4, page); // warm-up
+    const pk = await timed(SECONDS, 1, async () => void (await dbPool.query(`SELECT * FROM messages WHERE id = $1`, [pick(pkIds)])));
+    const atDb = await timed(SECONDS, 1, (_, i) => page(i));
+    await dbPool.end();
+    const readerTokens = await Promise.all(big.map((c) => login(c.username)));
+    const health = await onServer(() => timed(SECONDS, READERS, async () => void (await (await fetch(`${base}/health`)).arrayBuffer())));
+    const overHttp = await onServer(() => timed(SECONDS, READERS, async (w) => {
+      const c = big[w % big.length]!;
+      const query = Math.random() < 0.5 ? '?limit=50' : `?limit=50&before=${pick(anchors[w % big.length]!)}`;
+      const res = await get(`/api/v1/conversations/${c.id}/messages${query}`, readerTokens[w % big.length]!);
+      if (res.status !== 200) throw new Error(`history: ${res.status}`);
+      await res.arrayBuffer();
+    }));
+    console.log(`\n2. history page of 50 (the ${big.length} largest conversations: ${big[0]!.n}…${big.at(-1)!.n} messages)`);
+    console.log(`   at the database, one client:  p50 ${ms(atDb.p50)}, p99 ${ms(atDb.p99)} (target p99 < 5 ms) | baseline, one message by primary key: p50 ${ms(pk.p50)}, p99 ${ms(pk.p99)}`);
+    console.log(`   over HTTP, ${READERS} readers:        p50 ${ms(overHttp.p50)}, p99 ${ms(overHttp.p99)}, ${fmt(overHttp.rate)} pages/s, ${cpu(overHttp)} (target p99 < 15 ms) | baseline GET /health: p50 ${ms(health.p50)}, p99 ${ms(health.p99)}, ${fmt(health.rate)} req/s, ${cpu(health)}`);
+
+    // -- 3. conversation list -------------------------------------------------------------
+    const power = await login(user(1));
+    const count = await pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM conversation_participants p JOIN users u ON u.id = p.user_id WHERE u.username = $1`,
+      [user(1)],
+    );
+    const me = await onServer(() => timed(SECONDS, LISTERS, async () => void (await (await get('/api/v1/me', power)).arrayBuffer())));
+    const list = await onServer(() => timed(SECONDS, LISTERS, async () => {
+      const res = await get('/api/v1/conversations', power);
+      if (res.status !== 200) throw new Error(`list: ${res.status}`);
+      await res.arrayBuffer();
+    }));
+    console.log(`\n3. conversation list, first page (50, with unread counts and participants) of a user in ${count.rows[0]!.n} conversations, ${LISTERS} concurrent clients`);
+    console.log(`   GET /api/v1/conversations: p50 ${ms(list.p50)}, p99 ${ms(list.p99)}, ${fmt(list.rate)} req/s, ${cpu(list)} (target p99 < 25 ms) | baseline GET /api/v1/me: p50 ${ms(me.p50)}, p99 ${ms(me.p99)}, ${fmt(me.rate)} req/s, ${cpu(me)}`);
+
+    clearInterval(sampler);
+    console.log(`\n4. server RSS: ${idleRss.toFixed(0)} MB idle after start-up (baseline), peak ${peakRss.toFixed(0)} MB under the loads above (target < 300 MB)`);
+  } catch (error) {
+    // Reported here: the cleanup below drops the database, and a pool still open would
+    // otherwise crash on its terminated connections and hide this error.
+    console.error('messaging benchmark failed:', error);
+    throw error;
+  } finally {
+    if (server) {
+      server.kill('SIGTERM');
+      await new Promise((resolve) => server!.once('exit', resolve));
+    }
+    await bench.close();
+  }
+}

@@ -1,0 +1,274 @@
+// Sending a message in a conversation: the hot path, so a plain text message is ONE
+// statement (access check, seq bump, insert, participants' activity, notifications;
+// docs/messaging.md "Send"), plus the access check every other write shares (writable).
+import { sql, type RawBuilder } from 'kysely';
+import type { Db } from '../../db/database.ts';
+import { prepare } from '../../db/prepared.ts';
+import { fail, transaction } from '../../db/unit-of-work.ts';
+import type { EventBus } from '../../events/bus.ts';
+import { AppError, NotFoundError, ValidationError } from '../../lib/errors.ts';
+import { claimAttachments } from '../attachments/service.ts';
+import { notificationCreated, notifyRecipientsSql } from '../notifications/service.ts';
+import type { MessagingOptions } from './conversation-messages.ts';
+import { dmBlocked, requireParticipant, type Membership } from './conversations.ts';
+import { CONVERSATION } from './location.ts';
+import {
+  APPENDED_COLUMNS,
+  appendCtes,
+  appendedMessage,
+  appendParams,
+  checkContent,
+  checkMessageAttachments,
+  checkMessageType,
+  checkNonce,
+  findByNonce,
+  findMessageView,
+  toMessageView,
+  type AppendedRow,
+  type AppendParams,
+  type MessageRow,
+  type MessageType,
+  type MessageView,
+  type NewMessage,
+  type SenderView,
+} from './messages.ts';
+
+const blockedError = () =>
+  new AppError(
+    'conversation_blocked',
+    'you cannot write in a DM with a user you blocked or who blocked you',
+    403,
+  );
+
+/** The caller's membership of a conversation they may write in: 404 / 403 otherwise. */
+export async function writable(db: Db, conversationId: string, userId: string): Promise<Membership> {
+  const membership = await requireParticipant(db, conversationId, userId);
+  if (membership.blocked) throw blockedError();
+  return membership;
+}
+
+/**
+ * The attachment rules of a message type: `image` and `file` carry at least one upload
+ * (`image`: images only), `text` none. Unknown ids are 422 here; ownership and "not yet
+ * attached" are checked when the message claims them, in its transaction.
+ */
+export interface SendInput {
+  content: string;
+  type?: string | null | undefined;
+  reply_to_id?: string | null | undefined;
+  attachment_ids?: string[] | null | undefined;
+  nonce?: string | null | undefined;
+}
+
+export interface SendParams extends AppendParams {
+  /** Lower-cased @usernames in the text (mentionedUsernames). */
+  names: string[];
+  /** The author of the live message replied to, if any: they get a `reply`. */
+  replyAuthorId: string | null;
+  collapseKey: string;
+}
+
+export type SendRow = AppendedRow & {
+  /** NULL: the sender is not a participant. */
+  blocked: boolean | null;
+  notified: Array<{ id: string; user_id: string; type: string }>;
+};
+
+/**
+ * The whole of a send in ONE statement (compile-once): the sender's participation and the
+ * DM block (`me`), the seq bump and insert guarded by them (appendCtes), every
+ * participant's last_activity_at and the sender's read position (own messages are never
+ * unread), and one notification per other participant, the most specific kind: `mention`
+ * (an @username of a participant), else `reply` (the author of the message replied to),
+ * else `message` unless they muted the conversation, collapsed per conversation
+ * (notifyRecipientsSql: never to the sender or to someone who blocked them). Each CTE
+ * reads the one before it, so the conversation's row lock is taken first, as in every
+ * other write to a conversation. Compiled once (sendStatement); exported for the
+ * benchmark's plain-pg baseline of the same statement.
+ */
+export function sendStatementQuery(p: SendParams): RawBuilder<SendRow> {
+  const sender = sql<string>`${p.senderId}::uuid`;
+  const recipients = sql`
+    SELECT r.user_id, r.type,
+      jsonb_build_object('conversation_id', ${p.containerId}::uuid, 'message_id', m.id)
+        || CASE WHEN r.type = 'reply' THEN jsonb_build_object('reply_to_id', m.reply_to_id) ELSE '{}'::jsonb END AS data,
+      CASE WHEN r.type = 'message' THEN ${p.collapseKey}::text END AS collapse_key
+    FROM recipients AS r CROSS JOIN appended AS m`;
+  return sql<SendRow>`
+    WITH me AS (
+      SELECT ${dmBlocked()} AS blocked
+      FROM conversation_participants AS p JOIN conversations AS c ON c.id = p.conversation_id
+      WHERE p.conversation_id = ${p.containerId}::uuid AND p.user_id = ${sender}
+    ),
+    ${appendCtes(CONVERSATION, p, sql<boolean>`EXISTS (SELECT 1 FROM me WHERE NOT me.blocked)`)},
+    touched AS (
+      UPDATE conversation_participants AS t
+      SET last_activity_at = m.inserted_at,
+        last_read_seq = CASE WHEN t.user_id = ${sender} THEN greatest(t.last_read_seq, m.seq) ELSE t.last_read_seq END,
+        last_read_at = CASE WHEN t.user_id = ${sender} THEN now() ELSE t.last_read_at END
+      FROM appended AS m
+      WHERE t.conversation_id = ${p.containerId}::uuid
+      RETURNING t.user_id, t.muted
+    ),
+    recipients AS (
+      SELECT t.user_id,
+        CASE WHEN u.id IS NOT NULL THEN 'mention'
+             WHEN t.user_id = ${p.replyAuthorId}::uuid THEN 'reply'
+             WHEN NOT t.muted THEN 'message' END AS type
+      FROM touched AS t
+      LEFT JOIN users AS u ON u.id = t.user_id AND u.username = ANY(${p.names}::text[])
+    ),
+    notified AS (${notifyRecipientsSql(recipients, sender)})
+    SELECT me.blocked, ${APPENDED_COLUMNS},
+      (SELECT coalesce(json_agg(json_build_object('id', n.id, 'user_id', n.user_id, 'type', n.type)), '[]'::json)
+       FROM notified AS n) AS notified
+    FROM (SELECT 1) AS one LEFT JOIN me ON true LEFT JOIN appended AS m ON true`;
+}
+
+const sendStatement = prepare((db, p: SendParams) => ({ compile: () => sendStatementQuery(p).compile(db) }));
+
+/** The parameters of sendStatementQuery for a new message. */
+export function sendParams(
+  input: NewMessage & { containerId: string; senderId: string },
+  replyAuthorId: string | null = null,
+): SendParams {
+  return {
+    ...appendParams(input),
+    names: mentionedUsernames(input.content),
+    replyAuthorId,
+    collapseKey: `conversation:${input.containerId}`,
+  };
+}
+
+/**
+ * What a send with a nonce, a reply or attachments must know before its transaction, in
+ * one statement: the caller's participation (404) and the DM block (403), the message the
+ * sender already sent with this nonce, and the message replied to.
+ */
+async function preflight(db: Db, conversationId: string, senderId: string, nonce: string | null, replyToId: string | null) {
+  const row = await db
+    .selectFrom('conversation_participants as p')
+    .innerJoin('conversations as c', 'c.id', 'p.conversation_id')
+    .leftJoin('messages as n', (join) =>
+      join
+        .onRef('n.conversation_id', '=', 'p.conversation_id')
+        .on('n.sender_id', '=', senderId)
+        .on('n.nonce', '=', nonce),
+    )
+    .leftJoin('messages as r', (join) =>
+      join.onRef('r.conversation_id', '=', 'p.conversation_id').on('r.id', '=', replyToId),
+    )
+    .select([
+      dmBlocked().as('blocked'),
+      'n.id as nonce_message_id',
+      'r.id as reply_id',
+      'r.sender_id as reply_sender_id',
+      'r.deleted_at as reply_deleted_at',
+    ])
+    .where('p.conversation_id', '=', conversationId)
+    .where('p.user_id', '=', senderId)
+    .executeTakeFirst();
+  if (!row) throw new NotFoundError('conversation');
+  if (row.blocked) throw blockedError();
+  return row;
+}
+
+/**
+ * Sends a message. A plain text message (no nonce, no reply, no attachments) is ONE
+ * statement (sendStatement), events once it has returned, committed. A send with a nonce,
+ * a reply or attachments first runs preflight(); with a nonce or attachments the statement
+ * (and the claim of the attachments) runs in a transaction, events after commit. A nonce
+ * the sender already used returns that first message instead (a retried send never
+ * duplicates, also when two retries race: the loser's insert does nothing, it rolls back,
+ * seq bump included, and returns the winner's message).
+ */
+export async function sendMessage(
+  db: Db,
+  events: EventBus,
+  sender: SenderView,
+  conversationId: string,
+  input: SendInput,
+  options: MessagingOptions = {},
+): Promise<MessageView> {
+  let type: MessageType, content: string, nonce: string | null;
+  try {
+    type = checkMessageType(input.type);
+    content = checkContent(input.content, type, options.maxLength);
+    nonce = checkNonce(input.nonce);
+  } catch (error) {
+    // Access first: a non-participant gets 404 (a blocked DM 403), whatever they sent.
+    await writable(db, conversationId, sender.id);
+    throw error;
+  }
+  const requested = input.attachment_ids ?? [];
+  let attachmentIds: string[] = [];
+  let replyAuthorId: string | null = null;
+  if (nonce || input.reply_to_id || type !== 'text' || requested.length) {
+    const pre = await preflight(db, conversationId, sender.id, nonce, input.reply_to_id ?? null);
+    if (pre.nonce_message_id) return (await findMessageView(db, CONVERSATION, conversationId, pre.nonce_message_id, sender.id))!;
+    attachmentIds = await checkMessageAttachments(db, type, requested);
+    if (input.reply_to_id) {
+      if (!pre.reply_id) throw new ValidationError({ reply_to_id: ['is not a message of this conversation'] });
+      replyAuthorId = pre.reply_deleted_at ? null : pre.reply_sender_id;
+    }
+  }
+  const params = sendParams(
+    { containerId: conversationId, senderId: sender.id, content, type, replyToId: input.reply_to_id ?? null, nonce },
+    replyAuthorId,
+  );
+  // The events of a committed send, in order: its notifications, then the message.
+  const announce = (row: SendRow, message: MessageRow) => {
+    for (const n of row.notified) events.publish(notificationCreated({ id: n.id, userId: n.user_id, type: n.type }));
+    events.publish({
+      type: 'message.created',
+      location: 'conversation',
+      containerId: conversationId,
+      messageId: message.id,
+      senderId: sender.id,
+    });
+  };
+  if (!nonce && attachmentIds.length === 0) {
+    // One statement is a transaction of its own: it commits all of the send, or (access
+    // refused) changes nothing. Without a nonce its insert cannot conflict, so there is
+    // never a seq bump to undo: no BEGIN/COMMIT round trips.
+    const [row] = await sendStatement(db, params);
+    const message = sent(row);
+    if (!message) throw new Error('sendMessage: a send without a nonce conflicted');
+    announce(row!, message);
+    return toMessageView(message, sender, [], []);
+  }
+  const outcome = await transaction(db, async (trx, ctx) => {
+    const [row] = await sendStatement(trx, params);
+    const message = sent(row);
+    // Lost a race with a concurrent retry of the same nonce: undo the seq bump, return theirs.
+    if (!message) return fail('nonce_taken' as const);
+    const attachments = await claimAttachments(trx, 'message_id', message.id, sender.id, attachmentIds);
+    ctx.afterCommit(() => announce(row!, message));
+    return { message, attachments };
+  });
+  if (!outcome.ok) {
+    const first = nonce ? await findByNonce(db, CONVERSATION, conversationId, sender.id, nonce) : undefined;
+    if (!first) throw new Error('sendMessage: nonce conflict without a first message');
+    return (await findMessageView(db, CONVERSATION, conversationId, first.id, sender.id))!;
+  }
+  return toMessageView(outcome.value.message, sender, [], outcome.value.attachments);
+}
+
+/** The message sendStatement inserted; undefined when the nonce was taken; 404 / 403 when access was refused. */
+function sent(row: SendRow | undefined): MessageRow | undefined {
+  if (!row || row.blocked === null) throw new NotFoundError('conversation');
+  if (row.blocked) throw blockedError();
+  return appendedMessage(row);
+}
+
+const MENTION = /(?:^|[^A-Za-z0-9_])@([A-Za-z0-9_]{3,20})(?![A-Za-z0-9_])/g;
+
+/** The lower-cased usernames `@mentioned` in a text (at most 50). */
+export function mentionedUsernames(content: string): string[] {
+  const names = new Set<string>();
+  for (const match of content.matchAll(MENTION)) {
+    names.add(match[1]!.toLowerCase());
+    if (names.size >= 50) break;
+  }
+  return [...names];
+}
