@@ -1,0 +1,302 @@
+// Domain events (ids only) → room events with their data, appended to the resume buffer
+// and fanned out. Runs in the process where the domain event was published (the bus's
+// local subscribers: an API node, or the job worker for the idle sweep), so each event is
+// loaded and numbered exactly once in the cluster.
+import type { Db } from '../db/database.ts';
+import type { DomainEvent, EventBus } from '../events/bus.ts';
+import type { Logger } from '../lib/logger.ts';
+import { CHANNEL, CONVERSATION } from '../modules/messaging/location.ts';
+import { findMessageView } from '../modules/messaging/messages.ts';
+import { findNotification } from '../modules/notifications/queries.ts';
+import { toView as notificationView } from '../modules/notifications/service.ts';
+import { TOPICS, type Fanout } from './fanout/transport.ts';
+import type { Envelope } from './protocol.ts';
+import { appendEvent } from './resume.ts';
+import { room, type Room } from './rooms.ts';
+
+export interface RoomEvent {
+  room: Room;
+  type: string;
+  data: unknown;
+  actorId: string | null;
+}
+
+// Reactions' `me` flag is per viewer; event data is shared by every receiver, so it is
+// computed for nobody (false) and clients apply their own reactions themselves.
+const NOBODY = '00000000-0000-0000-0000-000000000000';
+
+/** The room a domain event is ordered in (events of one room are produced one at a time). */
+export function primaryRoom(event: DomainEvent): Room | undefined {
+  switch (event.type) {
+    case 'message.created':
+    case 'message.updated':
+    case 'message.deleted':
+    case 'reaction.added':
+    case 'reaction.removed':
+      return room(event.location, event.containerId);
+    case 'conversation.updated':
+    case 'participant.joined':
+    case 'participant.left':
+      return room('conversation', event.conversationId);
+    case 'notification.created':
+    case 'notifications.read':
+      return room('user', event.userId);
+    case 'friend_request.created':
+      return room('user', event.toUserId);
+    case 'friendship.accepted':
+    case 'friendship.removed':
+      return room('user', event.userIds[0]);
+    case 'presence.updated':
+      return room('presence', event.userId);
+    case 'group.updated':
+    case 'group.deleted':
+    case 'member.joined':
+    case 'member.left':
+    case 'member.updated':
+    case 'role.updated':
+      return room('group', event.groupId);
+    case 'channel.updated':
+      return room('channel', event.channelId);
+    default:
+      return undefined;
+  }
+}
+
+/** The room events a domain event becomes (none for events clients do not see). */
+export async function roomEventsFor(db: Db, event: DomainEvent): Promise<RoomEvent[]> {
+  switch (event.type) {
+    case 'message.created':
+    case 'message.updated': {
+      const loc = event.location === 'conversation' ? CONVERSATION : CHANNEL;
+      const view = await findMessageView(db, loc, event.containerId, event.messageId, NOBODY);
+      if (!view) return []; // deleted before we got here: message.deleted follows
+      return [
+        {
+          room: room(event.location, event.containerId),
+          type: event.type,
+          data: { ...view, [loc.container]: event.containerId },
+          actorId: view.sender?.id ?? null,
+        },
+      ];
+    }
+    case 'message.deleted': {
+      const container = event.location === 'conversation' ? 'conversation_id' : 'channel_id';
+      return [
+        {
+          room: room(event.location, event.containerId),
+          type: event.type,
+          data: { id: event.messageId, [container]: event.containerId },
+          actorId: null,
+        },
+      ];
+    }
+    case 'reaction.added':
+    case 'reaction.removed': {
+      const container = event.location === 'conversation' ? 'conversation_id' : 'channel_id';
+      return [
+        {
+          room: room(event.location, event.containerId),
+          type: event.type,
+          data: {
+            message_id: event.messageId,
+            user_id: event.userId,
+            emoji: event.emoji,
+            [container]: event.containerId,
+          },
+          actorId: event.userId,
+        },
+      ];
+    }
+    case 'conversation.updated': {
+      const row = await db
+        .selectFrom('conversations')
+        .select(['id', 'name', 'is_group', 'owner_id'])
+        .where('id', '=', event.conversationId)
+        .executeTakeFirst();
+      return row ? [{ room: room('conversation', row.id), type: event.type, data: row, actorId: null }] : [];
+    }
+    case 'participant.joined': {
+      const data = { conversation_id: event.conversationId, user_id: event.userId };
+      return [
+        { room: room('conversation', event.conversationId), type: 'member.joined', data, actorId: null },
+      ];
+    }
+    case 'participant.left': {
+      // The one who left is no longer in the room; they hear it in their own room.
+      const data = { conversation_id: event.conversationId, user_id: event.userId };
+      return [
+        { room: room('conversation', event.conversationId), type: 'member.left', data, actorId: null },
+        { room: room('user', event.userId), type: 'member.left', data, actorId: null },
+      ];
+    }
+    case 'notification.created': {
+      const row = await findNotification(db, event.userId, event.notificationId);
+      return row
+        ? [
+            {
+              room: room('user', event.userId),
+              type: event.type,
+              data: notificationView(row),
+              actorId: row.actor_id,
+            },
+          ]
+        : [];
+    }
+    case 'notifications.read':
+      return [
+        {
+          room: room('user', event.userId),
+          type: event.type,
+          data: { notification_ids: event.notificationIds },
+          actorId: null,
+        },
+      ];
+    case 'friend_request.created':
+      return [
+        {
+          room: room('user', event.toUserId),
+          type: event.type,
+          data: { id: event.friendshipId, from_user_id: event.fromUserId, to_user_id: event.toUserId },
+          actorId: event.fromUserId,
+        },
+      ];
+    case 'friendship.accepted':
+    case 'friendship.removed':
+      return event.userIds.map((userId) => ({
+        room: room('user', userId),
+        type: event.type,
+        data: { user_ids: event.userIds },
+        actorId: null,
+      }));
+    case 'presence.updated':
+      return [
+        {
+          room: room('presence', event.userId),
+          type: event.type,
+          data: { user_id: event.userId, status: event.status },
+          actorId: event.userId,
+        },
+      ];
+    case 'group.updated': {
+      const group = await db
+        .selectFrom('groups')
+        .select(['id', 'name', 'description', 'icon_url', 'is_public', 'owner_id', 'member_count'])
+        .where('id', '=', event.groupId)
+        .executeTakeFirst();
+      return group
+        ? [{ room: room('group', event.groupId), type: event.type, data: group, actorId: null }]
+        : [];
+    }
+    case 'group.deleted':
+      return [
+        { room: room('group', event.groupId), type: event.type, data: { id: event.groupId }, actorId: null },
+      ];
+    case 'member.joined':
+    case 'member.updated':
+      return [
+        {
+          room: room('group', event.groupId),
+          type: event.type,
+          data: { group_id: event.groupId, user_id: event.userId },
+          actorId: null,
+        },
+      ];
+    case 'member.left': {
+      // Kicked or banned members are out of the room already: they hear it in their own.
+      const data = { group_id: event.groupId, user_id: event.userId, reason: event.reason };
+      return [
+        { room: room('group', event.groupId), type: event.type, data, actorId: null },
+        { room: room('user', event.userId), type: event.type, data, actorId: null },
+      ];
+    }
+    case 'role.updated':
+      return [
+        {
+          room: room('group', event.groupId),
+          type: event.type,
+          data: { group_id: event.groupId, role_id: event.roleId, change: event.change },
+          actorId: null,
+        },
+      ];
+    case 'channel.updated':
+      // Only to those who may view the channel (a private channel's existence stays hidden).
+      return [
+        {
+          room: room('channel', event.channelId),
+          type: event.type,
+          data: { id: event.channelId, group_id: event.groupId, change: event.change },
+          actorId: null,
+        },
+      ];
+    default:
+      return [];
+  }
+}
+
+export interface ProducerDeps {
+  db: Db;
+  events: EventBus;
+  fanout: Fanout;
+  logger: Logger;
+  nodeId: string;
+  /** This process's own sockets (its fan-out echo is skipped). */
+  deliverLocal?: (envelope: Envelope) => void;
+}
+
+/**
+ * Subscribes to the bus's local events and produces their room events. Events of one room
+ * are produced one at a time, in publication order (a promise chain per room); rooms run
+ * side by side.
+ */
+export class RoomEventProducer {
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly deps: ProducerDeps) {
+    if (!deps.events.subscribeLocal) throw new Error('the gateway needs an event bus with subscribeLocal');
+    this.unsubscribe = deps.events.subscribeLocal((event) => this.produce(event));
+  }
+
+  stop(): void {
+    this.unsubscribe();
+  }
+
+  /** Waits until every room event produced so far is stored and sent. */
+  async drain(): Promise<void> {
+    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+  }
+
+  private produce(event: DomainEvent): void {
+    const key = primaryRoom(event);
+    if (!key) return;
+    const { db, fanout, logger, nodeId, deliverLocal } = this.deps;
+    const next = (this.chains.get(key) ?? Promise.resolve()).then(async () => {
+      try {
+        for (const e of await roomEventsFor(db, event)) {
+          const stored = await appendEvent(db, {
+            room: e.room,
+            type: e.type,
+            data: e.data,
+            actorId: e.actorId,
+          });
+          const envelope: Envelope = {
+            from: nodeId,
+            room: e.room,
+            type: e.type,
+            data: e.data,
+            actor: e.actorId,
+            ...stored,
+          };
+          deliverLocal?.(envelope);
+          fanout.publish(TOPICS.gateway, JSON.stringify(envelope));
+        }
+      } catch (error) {
+        logger.error({ err: error, event: event.type }, 'gateway: event not produced');
+      }
+    });
+    this.chains.set(key, next);
+    void next.then(() => {
+      if (this.chains.get(key) === next) this.chains.delete(key);
+    });
+  }
+}
