@@ -4,6 +4,10 @@ const suites: Record<string, () => Promise<{ run: () => Promise<void> }>> = {
   api: () => import('./api.ts'),
   backup: () => import('./backup.ts'),
   social: () => import('./social.ts'),
+  forums: () => import('./forums.ts'),
+  messaging: () => import('./messaging.ts'),
+  groups: () => import('./groups.ts'),
+  gateway: () => import('./gateway.ts'),
 };
 
 const name = process.argv[2];

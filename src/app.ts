@@ -7,6 +7,8 @@ import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import { createEventBus, type EventBus } from './events/bus.ts';
+import type { InProcessHub } from './gateway/fanout/in-process.ts';
+import { buildFanout, registerGateway } from './gateway/index.ts';
 import { registerAuth } from './http/auth.ts';
 import { registerErrorHandling } from './http/errors.ts';
 import { registerMetrics } from './http/metrics.ts';
@@ -15,7 +17,12 @@ import { registerRateLimits } from './http/rate-limit.ts';
 import { errorBody } from './http/schemas.ts';
 import type { Logger } from './lib/logger.ts';
 import { accountsRoutes } from './modules/accounts/routes.ts';
+import { forumsRoutes } from './modules/forums/routes.ts';
 import { friendsRoutes } from './modules/friends/routes.ts';
+import { mayReadChannelMessage } from './modules/groups/channel-messages.ts';
+import { groupsRoutes } from './modules/groups/routes.ts';
+import { attachmentsRoutes } from './modules/attachments/routes.ts';
+import { createAttachmentStorage } from './modules/attachments/storage.ts';
 import { messagingRoutes } from './modules/messaging/routes.ts';
 import { notificationsRoutes } from './modules/notifications/routes.ts';
 import { presenceTracking } from './modules/presence/activity.ts';
@@ -41,11 +48,13 @@ export interface AppDeps {
   logger: Logger;
   /** Shared by every node for rate-limit counters and event relay; optional. */
   redis?: Redis;
-  /** The domain-event bus; built here (relayed through `redis` when given) unless passed. */
+  /** The domain-event bus; built here (relayed through the gateway's fan-out) unless passed. */
   events?: EventBus;
+  /** With GATEWAY_FANOUT=in-process: apps given the same hub act as nodes of one cluster (tests). */
+  fanoutHub?: InProcessHub;
 }
 
-export async function buildApp({ config, database, logger, redis, events: givenEvents }: AppDeps): Promise<FastifyInstance> {
+export async function buildApp({ config, database, logger, redis, events: givenEvents, fanoutHub }: AppDeps): Promise<FastifyInstance> {
   // Typed as Fastify's logger interface so the instance is a plain FastifyInstance.
   const loggerInstance: FastifyBaseLogger = logger;
   const app = Fastify({
@@ -66,7 +75,10 @@ export async function buildApp({ config, database, logger, redis, events: givenE
   await registerOpenApi(app);
   registerMetrics(app, database);
   const limits = await registerRateLimits(app, config, redis);
-  const events = givenEvents ?? createEventBus(logger, redis);
+  // One cross-node transport (GATEWAY_FANOUT: redis, postgres or in-process) carries both
+  // the domain events and the gateway's room events (docs/gateway.md).
+  const fanout = buildFanout(config, database, logger, redis, fanoutHub);
+  const events = givenEvents ?? createEventBus(logger, fanout);
   const authenticator = new SessionAuthenticator(database.db, config.sessions, { cacheTtlMs: config.sessions.cacheTtlMs }, events);
   app.addHook('onClose', async () => {
     authenticator.close();
@@ -98,17 +110,25 @@ export async function buildApp({ config, database, logger, redis, events: givenE
   );
 
   const deps = { db: database.db, events, sessions: config.sessions, requireAuth, limits };
+  // Uploads: local folder or S3 bucket (config.attachments), shared by DMs and channels.
+  const storage = createAttachmentStorage(config.attachments);
+  app.addHook('onClose', () => storage.close());
   await app.register(
     async (api) => {
       await api.register(presenceTracking({ db: database.db, logger }));
       await api.register(accountsRoutes(deps));
       await api.register(friendsRoutes(deps));
-      await api.register(messagingRoutes(deps));
+      await api.register(forumsRoutes(deps));
+      await api.register(messagingRoutes({ ...deps, config, storage }));
+      await api.register(attachmentsRoutes({ ...deps, config, storage, access: { channelMessage: mayReadChannelMessage } }));
+      await api.register(groupsRoutes({ ...deps, config, storage }));
       await api.register(notificationsRoutes(deps));
       await api.register(walletRoutes({ ...deps, config }));
     },
     { prefix: '/api/v1' },
   );
+
+  await registerGateway(app, { config, database, logger, events, fanout, authenticator });
 
   await app.ready();
   return app;

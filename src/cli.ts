@@ -32,6 +32,12 @@ function positiveInteger(value: string): number {
   return n;
 }
 
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!/^\d*\.?\d+$/.test(value) || !(n > 0)) throw new InvalidArgumentError('must be a number above 0, e.g. 0.01');
+  return n;
+}
+
 let cached: { config: Config; logger: Logger } | undefined;
 function context(): { config: Config; logger: Logger } {
   if (!cached) {
@@ -220,6 +226,22 @@ export function buildCli(): Command {
     .argument('<name>', 'snake_case name, e.g. add_user_bio')
     .action(async (name: string) => {
       print(`created ${await generateMigration(name)}`);
+    });
+
+  db.command('demo')
+    .description('generate demo data: users, friendships, DMs and group DMs, messages (scale 1 = 10 million messages), groups with channels, roles and channel messages, forums (scale 1 = 1 million posts, 10 million votes)')
+    .option('--scale <n>', 'size relative to 10 million messages, e.g. 0.01 for 100 000', positiveNumber, 1)
+    .action(async (options: { scale: number }) => {
+      const { generateDemo } = await import('./db/demo-cli.ts');
+      const { generateGroupsDemo } = await import('./modules/groups/demo-cli.ts');
+      const { generateForumsDemo } = await import('./modules/forums/demo-cli.ts');
+      await withDatabase(async (database) => {
+        print(await generateDemo(database, options.scale));
+        // Groups, channels, roles and channel messages among the users just made.
+        print(await generateGroupsDemo(database, options.scale));
+        // Forums, posts, polls, votes and comment trees among the same users.
+        print(await generateForumsDemo(database, options.scale));
+      });
     });
 
   db.command('explain')

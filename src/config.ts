@@ -114,6 +114,39 @@ const schema = z.object({
   CGRAPH_ADMIN_PASSWORD: optionalString,
   CGRAPH_WORKER: z.enum(['true', 'false', '1', '0']).default('true'),
   PRESENCE_IDLE_AFTER: duration('1h'),
+  // Realtime gateway (docs/gateway.md).
+  GATEWAY_FANOUT: z.enum(['in-process', 'postgres', 'redis']).optional(),
+  GATEWAY_ALLOWED_ORIGINS: optionalString,
+  GATEWAY_IDENTIFY_TIMEOUT: duration('10s'),
+  GATEWAY_HEARTBEAT_INTERVAL: duration('30s'),
+  GATEWAY_MAX_FRAME_BYTES: positiveInt(16 * 1024, 1024 * 1024),
+  GATEWAY_INBOUND_FRAMES: positiveInt(120, 100_000),
+  GATEWAY_INBOUND_WINDOW: duration('60s'),
+  GATEWAY_SEND_BUFFER_BYTES: positiveInt(1024 * 1024, 256 * 1024 * 1024),
+  GATEWAY_RESUME_WINDOW: duration('15m'),
+  GATEWAY_RESUME_MAX_EVENTS: positiveInt(1000, 100_000),
+  GATEWAY_TYPING_INTERVAL: duration('2s', { allowZero: true }),
+  PRESENCE_OFFLINE_GRACE: duration('15s', { allowZero: true }),
+  // The database's CHECK on messages.content is 16 000 characters: the limit can only be tighter.
+  MESSAGE_MAX_LENGTH: positiveInt(4000, 16_000),
+  ATTACHMENT_DIR: optionalString,
+  ATTACHMENT_MAX_BYTES: positiveInt(25 * 1024 * 1024, 1024 * 1024 * 1024),
+  ATTACHMENT_CONTENT_TYPES: z
+    .string()
+    .trim()
+    .default('image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,application/zip')
+    .transform((v) => v.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== ''))
+    .refine(
+      (types) => types.length > 0 && types.every((t) => /^[a-z0-9.+-]+\/([a-z0-9.+-]+|\*)$/.test(t)),
+      'must be a comma-separated list of content types such as image/png,image/*,application/pdf',
+    ),
+  ATTACHMENT_S3_BUCKET: optionalString,
+  ATTACHMENT_S3_PREFIX: z.string().trim().default(''),
+  ATTACHMENT_S3_ENDPOINT: optionalString.pipe(z.string().url('must be an http(s) URL').optional()),
+  ATTACHMENT_S3_REGION: z.string().trim().min(1).default('auto'),
+  ATTACHMENT_S3_ACCESS_KEY_ID: optionalString,
+  ATTACHMENT_S3_SECRET_ACCESS_KEY: optionalString,
+  ATTACHMENT_S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
   CGRAPH_PG_BIN_DIR: optionalString,
   BACKUP_DIR: optionalString,
   BACKUP_KEEP: positiveInt(7, 10_000),
@@ -167,8 +200,30 @@ export interface Config {
   admin: { email: string; password: string | undefined };
   /** `cgraph serve` also runs the job worker (pg-boss); `cgraph worker` runs it alone. */
   worker: { enabled: boolean };
-  presence: { idleAfterMs: number };
+  presence: { idleAfterMs: number; offlineGraceMs: number };
+  gateway: GatewayConfig;
+  /** Longest message text in characters, once trimmed (DMs and channels). */
+  messages: { maxLength: number };
+  attachments: AttachmentsConfig;
   backup: BackupConfig;
+}
+
+export interface GatewayConfig {
+  /** Cross-node transport; undefined: redis when REDIS_URL is set, else in-process. */
+  fanout: 'in-process' | 'postgres' | 'redis' | undefined;
+  /** Browser origins allowed to open the gateway; `*` allows any. */
+  allowedOrigins: string[];
+  identifyTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  maxFrameBytes: number;
+  /** At most `inboundFrames` client frames per `inboundWindowMs` per connection. */
+  inboundFrames: number;
+  inboundWindowMs: number;
+  /** A connection whose unsent data exceeds this is a slow consumer and is dropped. */
+  sendBufferBytes: number;
+  resumeWindowMs: number;
+  resumeMaxEvents: number;
+  typingIntervalMs: number;
 }
 
 export interface S3Config {
@@ -182,6 +237,15 @@ export interface S3Config {
   credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
   forcePathStyle: boolean;
   partSizeBytes: number;
+}
+
+export interface AttachmentsConfig {
+  /** Local folder for uploads (when S3 is not configured). */
+  dir: string;
+  maxBytes: number;
+  /** Accepted content types; `type/*` accepts a whole family. */
+  contentTypes: string[];
+  s3: S3Config | undefined;
 }
 
 export interface BackupConfig {
@@ -214,6 +278,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // The seed's MIX_TEST_PARTITION: each test partition gets a database of its own.
   const url =
     e.NODE_ENV === 'test' ? withPartition(e.TEST_DATABASE_URL ?? e.DATABASE_URL, partition) : e.DATABASE_URL;
+  if (Boolean(e.ATTACHMENT_S3_ACCESS_KEY_ID) !== Boolean(e.ATTACHMENT_S3_SECRET_ACCESS_KEY)) {
+    throw new ConfigError('ATTACHMENT_S3_ACCESS_KEY_ID and ATTACHMENT_S3_SECRET_ACCESS_KEY must be set together (or neither, for the default AWS credential chain)');
+  }
   if (Boolean(e.BACKUP_S3_ACCESS_KEY_ID) !== Boolean(e.BACKUP_S3_SECRET_ACCESS_KEY)) {
     throw new ConfigError('BACKUP_S3_ACCESS_KEY_ID and BACKUP_S3_SECRET_ACCESS_KEY must be set together (or neither, for the default AWS credential chain)');
   }
@@ -251,7 +318,46 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
     admin: { email: e.CGRAPH_ADMIN_EMAIL, password: e.CGRAPH_ADMIN_PASSWORD },
     worker: { enabled: e.CGRAPH_WORKER === 'true' || e.CGRAPH_WORKER === '1' },
-    presence: { idleAfterMs: e.PRESENCE_IDLE_AFTER },
+    presence: { idleAfterMs: e.PRESENCE_IDLE_AFTER, offlineGraceMs: e.PRESENCE_OFFLINE_GRACE },
+    gateway: {
+      fanout: e.GATEWAY_FANOUT,
+      // Unset: any origin outside production; in production only PUBLIC_URL's origin.
+      allowedOrigins:
+        e.GATEWAY_ALLOWED_ORIGINS === undefined
+          ? e.NODE_ENV === 'production' && e.PUBLIC_URL
+            ? [new URL(e.PUBLIC_URL).origin]
+            : ['*']
+          : e.GATEWAY_ALLOWED_ORIGINS.split(',').map((origin) => origin.trim()).filter((origin) => origin !== ''),
+      identifyTimeoutMs: e.GATEWAY_IDENTIFY_TIMEOUT,
+      heartbeatIntervalMs: e.GATEWAY_HEARTBEAT_INTERVAL,
+      maxFrameBytes: e.GATEWAY_MAX_FRAME_BYTES,
+      inboundFrames: e.GATEWAY_INBOUND_FRAMES,
+      inboundWindowMs: e.GATEWAY_INBOUND_WINDOW,
+      sendBufferBytes: e.GATEWAY_SEND_BUFFER_BYTES,
+      resumeWindowMs: e.GATEWAY_RESUME_WINDOW,
+      resumeMaxEvents: e.GATEWAY_RESUME_MAX_EVENTS,
+      typingIntervalMs: e.GATEWAY_TYPING_INTERVAL,
+    },
+    messages: { maxLength: e.MESSAGE_MAX_LENGTH },
+    attachments: {
+      dir: path.resolve(PROJECT_ROOT, e.ATTACHMENT_DIR ?? path.join(dataDir, 'attachments')),
+      maxBytes: e.ATTACHMENT_MAX_BYTES,
+      contentTypes: e.ATTACHMENT_CONTENT_TYPES,
+      s3: e.ATTACHMENT_S3_BUCKET
+        ? {
+            bucket: e.ATTACHMENT_S3_BUCKET,
+            prefix: e.ATTACHMENT_S3_PREFIX,
+            endpoint: e.ATTACHMENT_S3_ENDPOINT,
+            region: e.ATTACHMENT_S3_REGION,
+            credentials:
+              e.ATTACHMENT_S3_ACCESS_KEY_ID && e.ATTACHMENT_S3_SECRET_ACCESS_KEY
+                ? { accessKeyId: e.ATTACHMENT_S3_ACCESS_KEY_ID, secretAccessKey: e.ATTACHMENT_S3_SECRET_ACCESS_KEY }
+                : undefined,
+            forcePathStyle: e.ATTACHMENT_S3_FORCE_PATH_STYLE === 'true',
+            partSizeBytes: 8 * 1024 * 1024,
+          }
+        : undefined,
+    },
     backup: {
       dir: path.resolve(PROJECT_ROOT, e.BACKUP_DIR ?? path.join(dataDir, 'backups')),
       keep: e.BACKUP_KEEP,

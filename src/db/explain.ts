@@ -21,18 +21,18 @@ async function firstId(client: pg.PoolClient, table: string, orderBy = 'id'): Pr
 /** The hot reads of the platform, by name. Each is the statement the code runs. */
 export const NAMED_QUERIES: Record<string, NamedQuery> = {
   'forum_posts.top': {
-    description: "the seed's slow-query example: a forum's posts by score",
-    sql: 'SELECT * FROM forum_posts WHERE forum_id = $1 ORDER BY score DESC, id DESC LIMIT 50',
+    description: "the seed's slow-query example: a forum's posts by score (sort=top&t=all: the first page reads the 1001 ids its snapshot keeps)",
+    sql: 'SELECT id, score::text AS sort_key FROM forum_posts WHERE forum_id = $1 AND is_pinned = false AND deleted_at IS NULL ORDER BY score DESC, id DESC LIMIT 1001',
     params: async (c) => [await firstId(c, 'forums')],
   },
   'forum_posts.hot': {
-    description: "a forum's first page by hot rank",
-    sql: 'SELECT * FROM forum_posts WHERE forum_id = $1 ORDER BY hot DESC, id DESC LIMIT 50',
+    description: "a forum's first page by hot rank (the 1001 ids its snapshot keeps; src/modules/forums/ranking.ts)",
+    sql: 'SELECT id, hot::text AS sort_key FROM forum_posts WHERE forum_id = $1 AND is_pinned = false AND deleted_at IS NULL ORDER BY hot DESC, id DESC LIMIT 1001',
     params: async (c) => [await firstId(c, 'forums')],
   },
   'forum_posts.new': {
-    description: "a forum's newest posts",
-    sql: 'SELECT * FROM forum_posts WHERE forum_id = $1 ORDER BY id DESC LIMIT 50',
+    description: "a forum's newest posts (first page; src/modules/forums/ranking.ts)",
+    sql: 'SELECT id, id::text AS sort_key FROM forum_posts WHERE forum_id >= $1 AND forum_id <= $1 AND is_pinned = false AND deleted_at IS NULL ORDER BY forum_id, id DESC LIMIT 51',
     params: async (c) => [await firstId(c, 'forums')],
   },
   'messages.history': {

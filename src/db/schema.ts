@@ -152,6 +152,15 @@ export interface ForumFlairs {
   updated_at: Generated<Timestamp>;
 }
 
+export interface ForumListings {
+  forum_id: string;
+  id: Generated<string>;
+  inserted_at: Generated<Timestamp>;
+  last_key: string | null;
+  post_ids: string[];
+  sort: string;
+}
+
 export interface ForumMembers {
   forum_id: string;
   inserted_at: Generated<Timestamp>;
@@ -218,6 +227,27 @@ export interface Friendships {
   status: "pending" | "accepted" | "blocked";
   updated_at: Generated<Timestamp>;
   user_id: string;
+}
+
+export interface GatewayEvents {
+  actor_id: string | null;
+  data: Json;
+  inserted_at: Generated<Timestamp>;
+  position: Generated<number>;
+  room: string;
+  room_seq: number;
+  type: string;
+}
+
+export interface GatewayPresence {
+  node_id: string;
+  seen_at: Generated<Timestamp>;
+  user_id: string;
+}
+
+export interface GatewayRoomSequences {
+  room: string;
+  seq: number;
 }
 
 export interface GroupBans {
@@ -383,12 +413,16 @@ export interface DB {
   conversations: Conversations;
   forum_comments: ForumComments;
   forum_flairs: ForumFlairs;
+  forum_listings: ForumListings;
   forum_members: ForumMembers;
   forum_moderators: ForumModerators;
   forum_posts: ForumPosts;
   forum_votes: ForumVotes;
   forums: Forums;
   friendships: Friendships;
+  gateway_events: GatewayEvents;
+  gateway_presence: GatewayPresence;
+  gateway_room_sequences: GatewayRoomSequences;
   group_bans: GroupBans;
   group_invites: GroupInvites;
   group_member_roles: GroupMemberRoles;

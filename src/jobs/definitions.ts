@@ -5,7 +5,12 @@
 import type pg from 'pg';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
+import type { EventBus } from '../events/bus.ts';
+import { sweepResumeBuffer } from '../gateway/resume.ts';
+import { sweepStalePresence } from '../gateway/presence.ts';
 import type { Logger } from '../lib/logger.ts';
+import { sweepUnclaimedUploads } from '../modules/attachments/service.ts';
+import { createAttachmentStorage } from '../modules/attachments/storage.ts';
 import { createBackup } from '../modules/backups/service.ts';
 import { markIdleUsers } from '../modules/presence/idle-sweep.ts';
 import { sweepExpiredSessions } from '../modules/sessions/service.ts';
@@ -16,6 +21,8 @@ export interface JobContext {
   database: { db: Db; pool: pg.Pool; url: string };
   config: Config;
   logger: Logger;
+  /** The worker's event bus: presence changes made by jobs reach the gateway. */
+  events?: EventBus;
 }
 
 export interface JobDefinition {
@@ -39,6 +46,8 @@ export const JOBS = {
   sessionSweep: 'sessions.sweep-expired',
   idleSweep: 'presence.idle-sweep',
   nonceSweep: 'wallet.sweep-nonces',
+  gatewaySweep: 'gateway.sweep',
+  uploadSweep: 'attachments.sweep-unclaimed',
 } as const;
 
 /** Wallet nonces are kept this long past expiry (a day: enough to diagnose a failed sign-in). */
@@ -83,8 +92,8 @@ export function scheduledJobs(config: Config): JobDefinition[] {
       retryBackoff: false,
       expireInSeconds: 300,
       schedule: { cron: '* * * * *', timeZone: 'UTC' },
-      async run({ database, config: c }) {
-        return { idled: await markIdleUsers(database.db, Math.round(c.presence.idleAfterMs / 1000)) };
+      async run({ database, config: c, events }) {
+        return { idled: await markIdleUsers(database.db, Math.round(c.presence.idleAfterMs / 1000), events) };
       },
     },
     {
@@ -97,6 +106,40 @@ export function scheduledJobs(config: Config): JobDefinition[] {
       schedule: { cron: '7 * * * *', timeZone: 'UTC' },
       async run({ database }) {
         return { deleted: await sweepExpiredNonces(database.db, NONCE_GRACE_MS) };
+      },
+    },
+    {
+      // Old gateway resume buffers (older than GATEWAY_RESUME_WINDOW), and presence rows of
+      // nodes that died (announced offline when the user is connected nowhere else).
+      name: JOBS.gatewaySweep,
+      policy: 'stately',
+      retryLimit: 3,
+      retryDelaySeconds: 30,
+      retryBackoff: true,
+      expireInSeconds: 600,
+      schedule: { cron: '*/5 * * * *', timeZone: 'UTC' },
+      async run({ database, config: c, events }) {
+        const events_deleted = await sweepResumeBuffer(database.db, c.gateway.resumeWindowMs);
+        const offline = await sweepStalePresence(database.db, events);
+        return { events_deleted, offline: offline.length };
+      },
+    },
+    {
+      // Uploads no message claimed within a day: rows and files (docs/attachments.md).
+      name: JOBS.uploadSweep,
+      policy: 'stately',
+      retryLimit: 3,
+      retryDelaySeconds: 60,
+      retryBackoff: true,
+      expireInSeconds: 1800,
+      schedule: { cron: '23 * * * *', timeZone: 'UTC' },
+      async run({ database, config: c }) {
+        const storage = createAttachmentStorage(c.attachments);
+        try {
+          return { deleted: await sweepUnclaimedUploads(database.db, storage) };
+        } finally {
+          storage.close();
+        }
       },
     },
   ];

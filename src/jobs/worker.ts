@@ -6,9 +6,14 @@
 //
 // Stopping lets running jobs finish for up to `timeoutMs`; a job still running then is
 // failed, so it is retried later (per its retry policy) instead of being lost.
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import PgBoss from 'pg-boss';
 import type { Config } from '../config.ts';
 import { sslOptions } from '../db/database.ts';
+import { createEventBus } from '../events/bus.ts';
+import { buildFanout } from '../gateway/index.ts';
+import { RoomEventProducer } from '../gateway/producer.ts';
 import type { Logger } from '../lib/logger.ts';
 import { scheduledJobs, type JobContext, type JobDefinition } from './definitions.ts';
 import { JOB_SCHEMA } from './queue.ts';
@@ -54,12 +59,27 @@ export async function startJobWorker(options: JobWorkerOptions): Promise<JobWork
   boss.on('error', (error) => logger.error({ err: error }, 'job queue error'));
   await boss.start();
 
-  const context: JobContext = { database, config, logger };
+  // Jobs publish domain events too (the idle sweep's presence changes): the worker has its
+  // own bus on the cluster's fan-out, and produces their gateway room events itself.
+  const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 2 }) : undefined;
+  redis?.on('error', (error) => logger.warn({ err: error }, 'redis error'));
+  const fanout = buildFanout(config, database, logger, redis);
+  const events = createEventBus(logger, fanout);
+  const producer = new RoomEventProducer({ db: database.db, events, fanout, logger, nodeId: randomUUID() });
+  const closeEvents = async () => {
+    producer.stop();
+    await producer.drain();
+    await events.close();
+    await fanout.close();
+    redis?.disconnect();
+  };
+  const context: JobContext = { database, config, logger, events };
   // Nodes starting together would run pg-boss's create_queue concurrently, which can
   // deadlock (both insert into pgboss.queue and attach partitions); one node at a time
   // declares queues and schedules, under a session advisory lock on a connection of ours.
   const lock = await database.pool.connect().catch(async (error: unknown) => {
     await boss.stop({ graceful: false, timeout: 1000 }).catch(() => undefined);
+    await closeEvents();
     throw error;
   });
   try {
@@ -102,6 +122,7 @@ export async function startJobWorker(options: JobWorkerOptions): Promise<JobWork
     }
   } catch (error) {
     await boss.stop({ graceful: false, timeout: 1000 }).catch(() => undefined);
+    await closeEvents();
     throw error;
   } finally {
     // A failed unlock: drop the connection, which releases the lock with the session.
@@ -117,7 +138,7 @@ export async function startJobWorker(options: JobWorkerOptions): Promise<JobWork
     boss,
     definitions,
     stop(timeoutMs = 25_000) {
-      stopped ??= boss.stop({ graceful: true, wait: true, timeout: timeoutMs });
+      stopped ??= boss.stop({ graceful: true, wait: true, timeout: timeoutMs }).finally(closeEvents);
       return stopped;
     },
   };

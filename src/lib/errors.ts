@@ -62,6 +62,41 @@ export const ERROR_CODES = {
   not_conversation_owner: 403,
   /** The message already carries the most distinct reactions it may. */
   too_many_reactions: 409,
+  // Forums, see docs/forums.md.
+  /** Only the forum's owner may do this (edit the forum, appoint moderators). */
+  not_forum_owner: 403,
+  /** Only the forum's moderators (and owner) may do this (flairs, pins, locks, members). */
+  not_forum_moderator: 403,
+  /** Only the author may edit the post or comment (moderators may also delete). */
+  not_author: 403,
+  /** The post is locked: no new comments, no comment edits or votes. */
+  post_locked: 403,
+  /** The poll has closed: its votes are final. */
+  poll_closed: 409,
+  /** A poll vote on a post that is not a poll. */
+  not_a_poll: 422,
+  // Groups, channels and roles, see docs/groups.md.
+  /** The caller can see the group or channel but lacks the permission bit for this. */
+  missing_permission: 403,
+  /** The role or member is at or above the caller's highest role (hierarchy). */
+  role_hierarchy: 403,
+  /** Only the group's owner may do this (delete the group, transfer ownership). */
+  not_group_owner: 403,
+  /** The owner cannot leave (or be kicked or banned): transfer ownership or delete the group. */
+  owner_cannot_leave: 409,
+  /** The caller is banned from the group: no joining. */
+  banned_from_group: 403,
+  /** The invite code is unknown, expired or used up. */
+  invite_invalid: 404,
+  /** @everyone cannot be deleted, renamed or moved. */
+  default_role: 422,
+  /** Voice channels carry no messages. */
+  channel_not_text: 422,
+  // Realtime gateway, see docs/gateway.md.
+  /** GET /gateway without a WebSocket upgrade. */
+  upgrade_required: 426,
+  /** A browser Origin not in GATEWAY_ALLOWED_ORIGINS. */
+  origin_not_allowed: 403,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
