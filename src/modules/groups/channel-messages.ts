@@ -13,10 +13,8 @@ import type { AttachmentStorage } from '../attachments/storage.ts';
 import { mentionedUsernames } from '../messaging/conversation-messages.ts';
 import { CHANNEL } from '../messaging/location.ts';
 import {
-  addReaction,
   appendMessage,
   checkContent,
-  checkEmoji,
   checkMessageAttachments,
   checkMessageType,
   checkNonce,
@@ -27,7 +25,6 @@ import {
   listMessages,
   MESSAGE_MAX_LENGTH,
   readTargetSeq,
-  removeReaction,
   softDeleteMessage,
   toMessageView,
   type HistoryOptions,
@@ -38,6 +35,7 @@ import {
 import { notify } from '../notifications/service.ts';
 import { requirePermission, viewableChannel } from './guards.ts';
 import { channelPermissions, has, loadChannelAccess, Permission, type ChannelAccess, type MemberContext } from './permissions.ts';
+import { react, unreact } from '../messaging/reactions.ts';
 
 export interface ChannelMessagingOptions {
   /** Longest text in characters (config.messages.maxLength). */
@@ -295,16 +293,7 @@ export async function reactToChannelMessage(
 ): Promise<void> {
   const found = await textChannel(db, channelId, userId);
   requirePermission(found.permissions, Permission.ADD_REACTIONS);
-  const key = checkEmoji(emoji);
-  const outcome = await transaction(db, async (trx, ctx) => {
-    if (await addReaction(trx, CHANNEL, channelId, messageId, userId, key)) {
-      ctx.afterCommit(() =>
-        events.publish({ type: 'reaction.added', location: 'channel', containerId: channelId, messageId, userId, emoji: key }),
-      );
-    }
-    return null;
-  });
-  if (!outcome.ok) throw new Error('unreachable');
+  await react(db, events, { loc: CHANNEL, containerId: channelId, messageId, userId, emoji });
 }
 
 /** Removing one's own reaction needs only to see the channel. */
@@ -317,12 +306,7 @@ export async function unreactToChannelMessage(
   emoji: string,
 ): Promise<void> {
   await textChannel(db, channelId, userId);
-  const key = checkEmoji(emoji);
-  const message = await findMessage(db, CHANNEL, channelId, messageId);
-  if (!message) throw new NotFoundError('message');
-  if (await removeReaction(db, CHANNEL, messageId, userId, key)) {
-    events.publish({ type: 'reaction.removed', location: 'channel', containerId: channelId, messageId, userId, emoji: key });
-  }
+  await unreact(db, events, { loc: CHANNEL, containerId: channelId, messageId, userId, emoji });
 }
 
 /** Marks read up to a message (default: the latest), per member per channel; never backwards. */

@@ -12,20 +12,18 @@ import { writable } from './conversation-send.ts';
 import { requireParticipant } from './conversations.ts';
 import { CONVERSATION } from './location.ts';
 import {
-  addReaction,
   checkContent,
-  checkEmoji,
   editMessage,
   findMessage,
   findMessageView,
   listMessages,
   MESSAGE_MAX_LENGTH,
   readTargetSeq,
-  removeReaction,
   softDeleteMessage,
   type HistoryOptions,
   type MessageView,
 } from './messages.ts';
+import { react, unreact } from './reactions.ts';
 
 /** Deployment settings of messaging (config.messages, the attachment store). */
 export interface MessagingOptions {
@@ -138,25 +136,10 @@ export async function reactToMessage(
   emoji: string,
 ): Promise<void> {
   await writable(db, conversationId, userId);
-  const key = checkEmoji(emoji);
-  const outcome = await transaction(db, async (trx, ctx) => {
-    if (await addReaction(trx, CONVERSATION, conversationId, messageId, userId, key)) {
-      ctx.afterCommit(() =>
-        events.publish({
-          type: 'reaction.added',
-          location: 'conversation',
-          containerId: conversationId,
-          messageId,
-          userId,
-          emoji: key,
-        }),
-      );
-    }
-    return null;
-  });
-  if (!outcome.ok) throw new Error('unreachable');
+  await react(db, events, { loc: CONVERSATION, containerId: conversationId, messageId, userId, emoji });
 }
 
+/** Removing one's own reaction needs only to be a participant (a block does not stop it). */
 export async function unreactToMessage(
   db: Db,
   events: EventBus,
@@ -166,19 +149,7 @@ export async function unreactToMessage(
   emoji: string,
 ): Promise<void> {
   await requireParticipant(db, conversationId, userId);
-  const key = checkEmoji(emoji);
-  const message = await findMessage(db, CONVERSATION, conversationId, messageId);
-  if (!message) throw new NotFoundError('message');
-  if (await removeReaction(db, CONVERSATION, messageId, userId, key)) {
-    events.publish({
-      type: 'reaction.removed',
-      location: 'conversation',
-      containerId: conversationId,
-      messageId,
-      userId,
-      emoji: key,
-    });
-  }
+  await unreact(db, events, { loc: CONVERSATION, containerId: conversationId, messageId, userId, emoji });
 }
 
 /** Marks read up to a message (default: the latest); the position never moves backwards. */
