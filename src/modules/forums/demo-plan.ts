@@ -193,8 +193,11 @@ export function planForumsDemo(
     post.comments[i] = Math.min(bigSize - 1, Math.floor(rest / ((r + 1) ** 0.8 * restHarmonic) + random()));
   }
 
+  // `run` goes into the ids (12 bits, beside their time); the slugs' tag has room for more,
+  // so that a second demo in the same database meets no taken slug.
   const run = Math.floor(random() * 4096);
-  return { size, users, run, tag: run.toString(36).padStart(3, '0'), nowMs, forums, post };
+  const tag = Math.floor(random() * 36 ** 5).toString(36).padStart(5, '0');
+  return { size, users, run, tag, nowMs, forums, post };
 }
 
 /**

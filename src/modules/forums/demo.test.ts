@@ -36,16 +36,22 @@ describe('forums demo', () => {
 
   it('writes forums whose every counter matches the rows', async () => {
     await t.pool.query(
-      `INSERT INTO users (username, email, password_hash) SELECT 'fd_' || g, 'fd_' || g || '@demo.invalid', 'x' FROM generate_series(1, 300) AS g`,
+      `INSERT INTO users (username, email, password_hash) SELECT 'fd_' || g, 'fd_' || g || '@demo.invalid', 'x' FROM generate_series(1, 600) AS g`,
     );
     const client = await t.pool.connect();
     const phases = new Set<string>();
     let result;
     try {
-      result = await writeForumsDemo(client, 0.001, (done, total, phase) => {
-        expect(done).toBeLessThanOrEqual(total);
-        phases.add(phase);
-      });
+      // 17 forums instead of 3, so that two (10 and 17) are private, with 400 and 259 of the 600 users.
+      result = await writeForumsDemo(
+        client,
+        0.001,
+        (done, total, phase) => {
+          expect(done).toBeLessThanOrEqual(total);
+          phases.add(phase);
+        },
+        { forums: 17 },
+      );
     } finally {
       client.release();
     }
@@ -53,7 +59,7 @@ describe('forums demo', () => {
     expect(phases).toContain('done');
     const q = async (text: string) => (await t.pool.query(text)).rows;
     const count = async (table: string) => Number((await q(`SELECT count(*) AS n FROM ${table}`))[0].n);
-    expect(result.forums).toBe(3);
+    expect(result.forums).toBe(17);
     expect(await count('forum_posts')).toBe(result.posts);
     expect(await count('forum_votes')).toBe(result.postVotes);
     expect(result.postVotes).toBe(10_000);
@@ -109,11 +115,18 @@ describe('forums demo', () => {
       UNION ALL SELECT 'mod' FROM forum_moderators m WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = m.user_id)`);
     expect(orphans).toEqual([]);
     // In a private forum, everyone who posts, comments or votes is a member.
+    const members = await q(`SELECT (SELECT count(*) FROM forum_members m WHERE m.forum_id = f.id)::int AS n FROM forums f WHERE NOT f.is_public ORDER BY n`);
+    expect(members.map((r) => r.n)).toEqual([259, 400]); // forums 17 and 10, of 600 users
+    expect((await q(`SELECT 1 FROM forum_votes v JOIN forum_posts p ON p.id = v.post_id JOIN forums f ON f.id = p.forum_id WHERE NOT f.is_public LIMIT 1`))).toHaveLength(1);
     expect(
       await q(`SELECT 1 FROM forum_posts p JOIN forums f ON f.id = p.forum_id AND NOT f.is_public
                JOIN forum_votes v ON v.post_id = p.id
                WHERE NOT EXISTS (SELECT 1 FROM forum_members m WHERE m.forum_id = f.id AND m.user_id = v.user_id)
-                  OR NOT EXISTS (SELECT 1 FROM forum_members m WHERE m.forum_id = f.id AND m.user_id = p.author_id)`),
+                  OR NOT EXISTS (SELECT 1 FROM forum_members m WHERE m.forum_id = f.id AND m.user_id = p.author_id)
+               UNION ALL
+               SELECT 1 FROM forum_posts p JOIN forums f ON f.id = p.forum_id AND NOT f.is_public
+               JOIN forum_comments c ON c.post_id = p.id
+               WHERE NOT EXISTS (SELECT 1 FROM forum_members m WHERE m.forum_id = f.id AND m.user_id = c.author_id)`),
     ).toEqual([]);
 
     // The triggers are back on and keep counting from here.

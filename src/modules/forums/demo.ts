@@ -200,8 +200,8 @@ async function write(client: pg.ClientBase, plan: ForumsDemoPlan, progress: Foru
       comments,
       commentVotes,
       pollVotes,
-      largestThread: Math.max(0, ...post.comments),
-      mostVotes: Math.max(0, ...post.votes),
+      largestThread: post.comments.reduce((m, x) => Math.max(m, x), 0),
+      mostVotes: post.votes.reduce((m, x) => Math.max(m, x), 0),
       ms: performance.now() - started,
     };
   } catch (error) {
