@@ -13,7 +13,14 @@ import type { SessionAuthenticator } from '../modules/sessions/authenticator.ts'
 import { Connection, type ConnectionHandlers } from './connection.ts';
 import { TOPICS, type Fanout } from './fanout/transport.ts';
 import { RoomEventProducer } from './producer.ts';
-import { CLOSE, eventFrame, type ClientFrame, type Envelope } from './protocol.ts';
+import {
+  CLOSE,
+  envelopePayload,
+  eventFrame,
+  parseEnvelopePayload,
+  type ClientFrame,
+  type Envelope,
+} from './protocol.ts';
 import { currentPosition, replay } from './resume.ts';
 import { parseRoom, room as roomOf, type Room, type RoomKind, type RoomRegistry } from './rooms.ts';
 
@@ -69,16 +76,12 @@ export class Gateway implements ConnectionHandlers {
     this.producer = new RoomEventProducer({
       ...deps,
       nodeId: this.nodeId,
-      deliverLocal: (envelope) => this.deliver(envelope),
+      deliverLocal: (envelope, dataJson) => this.deliver(envelope, dataJson),
     });
     fanout.subscribe(TOPICS.gateway, (payload) => {
-      let envelope: Envelope;
-      try {
-        envelope = JSON.parse(payload) as Envelope;
-      } catch (error) {
-        return logger.warn({ err: error }, 'gateway: ignored a malformed envelope');
-      }
-      if (envelope.from !== this.nodeId) this.deliver(envelope);
+      const received = parseEnvelopePayload(payload);
+      if (!received) return logger.warn('gateway: ignored a malformed envelope');
+      if (received.envelope.from !== this.nodeId) this.deliver(received.envelope, received.dataJson);
     });
   }
 
@@ -264,8 +267,9 @@ export class Gateway implements ConnectionHandlers {
       actor: connection.userId,
       exclude: connection.userId,
     };
-    this.deliver(envelope);
-    this.deps.fanout.publish(TOPICS.gateway, JSON.stringify(envelope));
+    const dataJson = JSON.stringify(envelope.data);
+    this.deliver(envelope, dataJson);
+    this.deps.fanout.publish(TOPICS.gateway, envelopePayload(envelope, dataJson));
   }
 
   /** `conversation:<id>`, `channel:<id>` or a bare id of either, if the connection is in it. */
@@ -285,14 +289,16 @@ export class Gateway implements ConnectionHandlers {
 
   // -- delivery ---------------------------------------------------------------------------
 
-  private deliver(envelope: Envelope): void {
+  /** `dataJson`: the data already serialised (by the producer; spliced into every frame). */
+  private deliver(envelope: Envelope, dataJson?: string): void {
     const members = this.byRoom.get(envelope.room as Room);
     if (!members) return;
-    const shared = envelope.position !== undefined ? eventFrame(envelope, envelope.position) : undefined;
+    const shared =
+      envelope.position !== undefined ? eventFrame(envelope, envelope.position, dataJson) : undefined;
     for (const c of members) {
       if (c.userId === envelope.exclude) continue;
       if (envelope.actor && c.hidden.has(envelope.actor)) continue;
-      c.deliver(envelope.position, shared ?? eventFrame(envelope, c.lastSeq));
+      c.deliver(envelope.position, shared ?? eventFrame(envelope, c.lastSeq, dataJson));
     }
   }
 

@@ -10,8 +10,8 @@ import { findMessageView } from '../modules/messaging/messages.ts';
 import { findNotification } from '../modules/notifications/queries.ts';
 import { toView as notificationView } from '../modules/notifications/service.ts';
 import { TOPICS, type Fanout } from './fanout/transport.ts';
-import type { Envelope } from './protocol.ts';
-import { appendEvent } from './resume.ts';
+import { envelopePayload, type Envelope } from './protocol.ts';
+import { appendEvents } from './resume.ts';
 import { room, type Room } from './rooms.ts';
 
 export interface RoomEvent {
@@ -25,7 +25,7 @@ export interface RoomEvent {
 // computed for nobody (false) and clients apply their own reactions themselves.
 const NOBODY = '00000000-0000-0000-0000-000000000000';
 
-/** The room a domain event is ordered in (events of one room are produced one at a time). */
+/** The room a domain event is mainly about; undefined for events clients never see. */
 export function primaryRoom(event: DomainEvent): Room | undefined {
   switch (event.type) {
     case 'message.created':
@@ -239,17 +239,29 @@ export interface ProducerDeps {
   fanout: Fanout;
   logger: Logger;
   nodeId: string;
-  /** This process's own sockets (its fan-out echo is skipped). */
-  deliverLocal?: (envelope: Envelope) => void;
+  /** This process's own sockets (its fan-out echo is skipped); `dataJson` is the data serialised. */
+  deliverLocal?: (envelope: Envelope, dataJson: string) => void;
+}
+
+interface Batch {
+  /** The room events of each domain event of the batch, once loaded. */
+  loaded: Promise<RoomEvent[][]>;
+  done: boolean;
 }
 
 /**
- * Subscribes to the bus's local events and produces their room events. Events of one room
- * are produced one at a time, in publication order (a promise chain per room); rooms run
- * side by side.
+ * Subscribes to the bus's local events and produces their room events, in publication
+ * order. Domain events published in the same turn of the event loop (a transaction's
+ * after-commit events: a message and its notifications) form a batch whose data loads
+ * side by side. Batches are appended in order, one statement at a time, and every batch
+ * that finished loading while the previous statement ran joins the next one (group
+ * commit): one statement per batch when idle, fewer than one per batch under load.
  */
 export class RoomEventProducer {
-  private readonly chains = new Map<string, Promise<void>>();
+  private pending: DomainEvent[] = [];
+  private scheduled = false;
+  private readonly batches: Batch[] = [];
+  private appending: Promise<void> | undefined;
   private readonly unsubscribe: () => void;
 
   constructor(private readonly deps: ProducerDeps) {
@@ -263,40 +275,90 @@ export class RoomEventProducer {
 
   /** Waits until every room event produced so far is stored and sent. */
   async drain(): Promise<void> {
-    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+    for (;;) {
+      if (this.appending) await this.appending;
+      else if (this.scheduled) await new Promise((resolve) => setImmediate(resolve));
+      else return;
+    }
   }
 
   private produce(event: DomainEvent): void {
-    const key = primaryRoom(event);
-    if (!key) return;
+    if (!primaryRoom(event)) return;
+    this.pending.push(event);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.startBatch());
+  }
+
+  private startBatch(): void {
+    this.scheduled = false;
+    const events = this.pending;
+    this.pending = [];
+    const { db, logger } = this.deps;
+    const batch: Batch = {
+      loaded: Promise.all(
+        events.map((event) =>
+          roomEventsFor(db, event).catch((error: unknown) => {
+            logger.error({ err: error, event: event.type }, 'gateway: event not produced');
+            return [];
+          }),
+        ),
+      ),
+      done: false,
+    };
+    void batch.loaded.then(() => (batch.done = true));
+    this.batches.push(batch);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.appending || this.batches.length === 0) return;
+    this.appending = this.appendAll().finally(() => {
+      this.appending = undefined;
+      this.kick();
+    });
+  }
+
+  /** Appends and sends batches in order until none is left. */
+  private async appendAll(): Promise<void> {
     const { db, fanout, logger, nodeId, deliverLocal } = this.deps;
-    const next = (this.chains.get(key) ?? Promise.resolve()).then(async () => {
+    while (this.batches.length > 0) {
+      await this.batches[0]!.loaded;
+      // The leading batches that are loaded go together (their order kept).
+      let n = 0;
+      while (n < this.batches.length && (n === 0 || this.batches[n]!.done)) n += 1;
+      const taken = this.batches.splice(0, n);
+      const roomEvents: RoomEvent[] = [];
+      for (const b of taken) for (const list of await b.loaded) roomEvents.push(...list);
+      if (roomEvents.length === 0) continue;
+      const dataJson = roomEvents.map((e) => JSON.stringify(e.data));
+      let stored: Array<{ position: number; room_seq: number }>;
       try {
-        for (const e of await roomEventsFor(db, event)) {
-          const stored = await appendEvent(db, {
-            room: e.room,
-            type: e.type,
-            data: e.data,
-            actorId: e.actorId,
-          });
-          const envelope: Envelope = {
-            from: nodeId,
-            room: e.room,
-            type: e.type,
-            data: e.data,
-            actor: e.actorId,
-            ...stored,
-          };
-          deliverLocal?.(envelope);
-          fanout.publish(TOPICS.gateway, JSON.stringify(envelope));
-        }
+        stored = await appendEvents(
+          db,
+          roomEvents.map((e, i) => ({ room: e.room, type: e.type, dataJson: dataJson[i]!, actorId: e.actorId })),
+        );
       } catch (error) {
-        logger.error({ err: error, event: event.type }, 'gateway: event not produced');
+        logger.error({ err: error, events: roomEvents.length }, 'gateway: events not stored');
+        continue;
       }
-    });
-    this.chains.set(key, next);
-    void next.then(() => {
-      if (this.chains.get(key) === next) this.chains.delete(key);
-    });
+      roomEvents.forEach((e, i) => {
+        const envelope: Envelope = {
+          from: nodeId,
+          room: e.room,
+          type: e.type,
+          data: e.data,
+          actor: e.actorId,
+          ...stored[i]!,
+        };
+        // One event failing to reach the local sockets must not stop the others (nor the loop).
+        try {
+          deliverLocal?.(envelope, dataJson[i]!);
+        } catch (error) {
+          logger.error({ err: error, event: e.type }, 'gateway: local delivery failed');
+        }
+        fanout.publish(TOPICS.gateway, envelopePayload(envelope, dataJson[i]!));
+      });
+    }
   }
 }

@@ -47,13 +47,48 @@ export interface Envelope {
   exclude?: string;
 }
 
-export function eventFrame(envelope: Envelope, seq: number): string {
-  return JSON.stringify({
-    op: 'event',
-    type: envelope.type,
-    data: envelope.data,
-    seq,
-    room: envelope.room,
-    ...(envelope.room_seq !== undefined ? { room_seq: envelope.room_seq } : {}),
-  });
+/**
+ * An event frame. `dataJson`, when the producer has it, is the data already serialised:
+ * spliced in as is, so an event's data is serialised once however often it is sent.
+ */
+export function eventFrame(envelope: Envelope, seq: number, dataJson?: string): string {
+  const json = dataJson ?? JSON.stringify(envelope.data);
+  return (
+    `{"op":"event","type":${JSON.stringify(envelope.type)}` +
+    (json === undefined ? '' : `,"data":${json}`) +
+    `,"seq":${seq},"room":${JSON.stringify(envelope.room)}` +
+    (envelope.room_seq !== undefined ? `,"room_seq":${envelope.room_seq}` : '') +
+    '}'
+  );
+}
+
+const DATA_KEY = ',"data":';
+
+/**
+ * The envelope as it travels between nodes: its other fields, marked `data_last`, then the
+ * data already serialised as the last key. A receiving node parses only the small head and
+ * splices the data into its frames as is (parseEnvelopePayload), so no node parses or
+ * re-serialises an event's data.
+ */
+export function envelopePayload(envelope: Envelope, dataJson: string): string {
+  const { data: _data, ...meta } = envelope;
+  return `${JSON.stringify({ ...meta, data_last: true }).slice(0, -1)}${DATA_KEY}${dataJson}}`;
+}
+
+/**
+ * Reads a payload of envelopePayload (or a plain JSON envelope). The first `,"data":` is
+ * the data key: inside a JSON string every `"` is escaped, so it cannot occur there.
+ */
+export function parseEnvelopePayload(payload: string): { envelope: Envelope; dataJson: string } | undefined {
+  try {
+    const at = payload.indexOf(DATA_KEY);
+    if (at > 0 && payload.endsWith('}')) {
+      const head = JSON.parse(`${payload.slice(0, at)}}`) as Envelope & { data_last?: boolean };
+      if (head.data_last === true) return { envelope: head, dataJson: payload.slice(at + DATA_KEY.length, -1) };
+    }
+    const envelope = JSON.parse(payload) as Envelope;
+    return { envelope, dataJson: JSON.stringify(envelope.data) };
+  } catch {
+    return undefined;
+  }
 }

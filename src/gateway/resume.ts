@@ -1,9 +1,11 @@
 // The resume buffer: room events in PostgreSQL (gateway_events), so a client can resume
-// on any node, whatever the fan-out adapter. Appending numbers the event twice in ONE
-// statement: the global `position` (bigserial; what clients send back as last_seq) and
-// the room's own `room_seq`, taken under the room's row lock in gateway_room_sequences, so
-// a room's events are numbered without gaps in commit order. Rows older than the resume
-// window are swept by the gateway.sweep-resume-buffer job.
+// on any node, whatever the fan-out adapter. Every event is numbered twice: the global
+// `position` (bigserial; what clients send back as last_seq) and its room's own
+// `room_seq`, taken under the room's row lock in gateway_room_sequences, so a room's
+// events are numbered without gaps in commit order. A whole batch of events (any rooms,
+// several per room) is appended in ONE autocommitted statement: one round trip and one WAL
+// flush however many events. Rows older than the resume window are swept by the
+// gateway.sweep-resume-buffer job.
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Room } from './rooms.ts';
@@ -17,21 +19,60 @@ export interface StoredEvent {
   actor_id: string | null;
 }
 
-export async function appendEvent(
+export interface AppendInput {
+  room: Room;
+  type: string;
+  /** The event's data, already serialised (it is serialised once, for every use). */
+  dataJson: string;
+  actorId: string | null;
+}
+
+/**
+ * Appends the events in order, returning each one's numbers (same order as the input).
+ * Each room's counter is bumped once by its number of events (rows locked in room order,
+ * so two nodes' batches cannot deadlock); the events of a room take the numbers below the
+ * new value in input order, and rows are inserted in input order, so within a room
+ * `position` and `room_seq` rise together.
+ */
+export async function appendEvents(
   db: Db,
-  input: { room: Room; type: string; data: unknown; actorId: string | null },
-): Promise<{ position: number; room_seq: number }> {
-  const { rows } = await sql<{ position: number; room_seq: number }>`
-    WITH next AS (
-      INSERT INTO gateway_room_sequences AS s (room, seq) VALUES (${input.room}, 1)
-      ON CONFLICT (room) DO UPDATE SET seq = s.seq + 1
-      RETURNING seq
+  inputs: readonly AppendInput[],
+): Promise<Array<{ position: number; room_seq: number }>> {
+  if (inputs.length === 0) return [];
+  const { rows } = await sql<{ position: number; room: string; room_seq: number }>`
+    WITH input AS (
+      SELECT * FROM unnest(
+        ${inputs.map((e) => e.room)}::text[], ${inputs.map((e) => e.type)}::text[],
+        ${inputs.map((e) => e.dataJson)}::text[], ${inputs.map((e) => e.actorId)}::uuid[]
+      ) WITH ORDINALITY AS i (room, type, data, actor_id, ord)
+    ),
+    next AS (
+      INSERT INTO gateway_room_sequences AS s (room, seq)
+      SELECT room, count(*) FROM input GROUP BY room ORDER BY room
+      ON CONFLICT (room) DO UPDATE SET seq = s.seq + excluded.seq
+      RETURNING room, seq
     )
     INSERT INTO gateway_events (room, room_seq, type, data, actor_id)
-    SELECT ${input.room}, next.seq, ${input.type}, ${JSON.stringify(input.data)}::jsonb, ${input.actorId}::uuid FROM next
-    RETURNING position, room_seq
+    SELECT i.room,
+           next.seq - count(*) OVER (PARTITION BY i.room)
+             + row_number() OVER (PARTITION BY i.room ORDER BY i.ord),
+           i.type, i.data::jsonb, i.actor_id
+      FROM input i JOIN next ON next.room = i.room
+     ORDER BY i.ord
+    RETURNING position, room, room_seq
   `.execute(db);
-  return rows[0]!;
+  const numbers = new Map(rows.map((r) => [`${r.room} ${r.room_seq}`, Number(r.position)]));
+  // The k-th event of a room (input order) took the k-th of the room's returned numbers.
+  const seqs = new Map<string, number[]>();
+  for (const r of rows) (seqs.get(r.room) ?? seqs.set(r.room, []).get(r.room)!).push(Number(r.room_seq));
+  for (const list of seqs.values()) list.sort((a, b) => a - b);
+  const taken = new Map<string, number>();
+  return inputs.map((e) => {
+    const k = taken.get(e.room) ?? 0;
+    taken.set(e.room, k + 1);
+    const roomSeq = seqs.get(e.room)![k]!;
+    return { position: numbers.get(`${e.room} ${roomSeq}`)!, room_seq: roomSeq };
+  });
 }
 
 /** The latest position handed out (0 before any): where a fresh connection's stream starts. */
