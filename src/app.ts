@@ -111,7 +111,7 @@ export async function buildApp({ config, database, logger, redis, events: givenE
 
   const deps = { db: database.db, events, sessions: config.sessions, requireAuth, limits };
   // Uploads: local folder or S3 bucket (config.attachments), shared by DMs and channels.
-  const storage = createAttachmentStorage(config.attachments);
+  const storage = await createAttachmentStorage(config.attachments);
   app.addHook('onClose', () => storage.close());
   await app.register(
     async (api) => {

@@ -134,7 +134,7 @@ export function scheduledJobs(config: Config): JobDefinition[] {
       expireInSeconds: 1800,
       schedule: { cron: '23 * * * *', timeZone: 'UTC' },
       async run({ database, config: c }) {
-        const storage = createAttachmentStorage(c.attachments);
+        const storage = await createAttachmentStorage(c.attachments);
         try {
           return { deleted: await sweepUnclaimedUploads(database.db, storage) };
         } finally {

@@ -6,8 +6,9 @@ import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useTestApp } from '../../../test/app-harness.ts';
 import { startLocalS3 } from '../../../test/s3-server.ts';
-import { s3Client } from '../backups/storage.ts';
-import { S3Storage, storageKey } from './storage.ts';
+import { s3Client } from '../backups/s3-storage.ts';
+import { S3Storage } from './s3-storage.ts';
+import { storageKey } from './storage.ts';
 import { multipartBody, PNG } from './test-helpers.ts';
 
 const s3 = await startLocalS3('cgraph-attachments');

@@ -8,10 +8,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import type { AttachmentsConfig, S3Config } from '../../config.ts';
-import { s3Client } from '../backups/storage.ts';
+import type { AttachmentsConfig } from '../../config.ts';
 
 export interface StoredObject {
   body: Readable;
@@ -40,7 +37,7 @@ export function storageKey(attachmentId: string): string {
 
 const KEY = /^[0-9a-f]{2}\/[0-9a-f-]{36}$/;
 
-function checkKey(key: string): string {
+export function checkKey(key: string): string {
   // Keys come from our own rows, but a path must never escape the folder whatever happens.
   if (!KEY.test(key)) throw new Error(`attachment storage: malformed key ${JSON.stringify(key)}`);
   return key;
@@ -88,60 +85,12 @@ export class LocalStorage implements AttachmentStorage {
   close(): void {}
 }
 
-export class S3Storage implements AttachmentStorage {
-  readonly kind = 's3' as const;
-  private readonly client: S3Client;
-
-  constructor(readonly config: S3Config) {
-    // The backups' client construction: same SDK pin, same endpoint / path-style handling.
-    this.client = s3Client(config);
-  }
-
-  private objectKey(key: string): string {
-    return `${this.config.prefix}${checkKey(key)}`;
-  }
-
-  async put(key: string, body: Readable, contentType: string): Promise<void> {
-    // lib-storage: one PUT for small files, a multipart upload (aborted on failure) above a part.
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.config.bucket, Key: this.objectKey(key), Body: body, ContentType: contentType },
-      partSize: this.config.partSizeBytes,
-      queueSize: 2,
-      leavePartsOnError: false,
-    });
-    // A failing source stream does not always reach the SDK; abort so done() settles.
-    const failed = new Promise<never>((_resolve, reject) => {
-      body.once('error', (error) => {
-        void upload.abort().catch(() => undefined);
-        reject(error);
-      });
-    });
-    await Promise.race([upload.done(), failed]);
-  }
-
-  async get(key: string): Promise<StoredObject | undefined> {
-    try {
-      const result = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) }));
-      if (!result.Body) return undefined;
-      return { body: result.Body as Readable, size: result.ContentLength };
-    } catch (error) {
-      const name = (error as { name?: string }).name;
-      if (name === 'NoSuchKey' || name === 'NotFound') return undefined;
-      throw error;
-    }
-  }
-
-  async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) }));
-  }
-
-  close(): void {
-    this.client.destroy();
-  }
-}
-
-/** The configured store: the bucket when one is configured, else the local folder. */
-export function createAttachmentStorage(config: AttachmentsConfig): AttachmentStorage {
-  return config.s3 ? new S3Storage(config.s3) : new LocalStorage(config.dir);
+/**
+ * The configured store: the bucket when one is configured, else the local folder. The
+ * bucket driver (and with it the AWS SDK, tens of MB) is loaded only in the first case.
+ */
+export async function createAttachmentStorage(config: AttachmentsConfig): Promise<AttachmentStorage> {
+  if (!config.s3) return new LocalStorage(config.dir);
+  const { S3Storage } = await import('./s3-storage.ts');
+  return new S3Storage(config.s3);
 }

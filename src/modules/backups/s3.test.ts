@@ -8,7 +8,7 @@ import { useTestDatabase } from '../../../test/db.ts';
 import { startLocalS3, type LocalS3 } from '../../../test/s3-server.ts';
 import { tableChecksums } from './checksums.ts';
 import { createBackup, restoreBackup } from './service.ts';
-import { readS3Sidecar, s3Client } from './storage.ts';
+import { readS3Sidecar, s3Client } from './s3-storage.ts';
 
 const t = useTestDatabase();
 let s3: LocalS3;

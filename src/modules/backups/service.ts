@@ -14,18 +14,15 @@ import {
   backupName,
   digestFile,
   DigestStream,
-  downloadObject,
   pruneLocal,
-  pruneS3,
-  putSidecar,
   readLocalSidecar,
-  readS3Sidecar,
-  s3Client,
   s3Location,
   SIDECAR_SUFFIX,
-  uploadStream,
   type BackupRecord,
 } from './storage.ts';
+
+/** The bucket half, loaded only when a bucket is configured (the AWS SDK is large). */
+const bucket = () => import('./s3-storage.ts');
 
 export type { BackupRecord };
 
@@ -76,6 +73,7 @@ export async function createBackup(target: BackupTarget, config: Config, options
 
   const s3 = options.out ? undefined : config.backup.s3;
   if (s3) {
+    const { s3Client, uploadStream, putSidecar, pruneS3 } = await bucket();
     const client = s3Client(s3);
     try {
       const key = `${s3.prefix}${name}`;
@@ -216,6 +214,7 @@ async function locate(source: string, config: Config): Promise<Located> {
   }
   const s3 = config.backup.s3;
   if (s3) {
+    const { s3Client, downloadObject, readS3Sidecar } = await bucket();
     const client = s3Client(s3);
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cgraph-restore-'));
     const cleanup = async () => {
