@@ -14,7 +14,7 @@ import { createAttachmentStorage } from '../modules/attachments/storage.ts';
 import { createBackup } from '../modules/backups/service.ts';
 import { markIdleUsers } from '../modules/presence/idle-sweep.ts';
 import { sweepExpiredSessions } from '../modules/sessions/service.ts';
-import { sweepExpiredNonces } from '../modules/wallet/service.ts';
+import { sweepExpiredNonces } from '../modules/wallet/queries.ts';
 import type { JobPolicy } from './queue.ts';
 
 export interface JobContext {

@@ -49,6 +49,11 @@ export function consumeNonce(
 }
 
 /** Deletes nonces that expired before `before` (used or not): for the cleanup job. */
+/** Removes nonces that expired more than `graceMs` ago: for the cleanup job. */
+export function sweepExpiredNonces(db: Db, graceMs = 24 * 3_600_000): Promise<number> {
+  return deleteExpiredNonces(db, new Date(Date.now() - graceMs));
+}
+
 export async function deleteExpiredNonces(db: Db, before: Date): Promise<number> {
   const result = await db.deleteFrom('wallet_nonces').where('expires_at', '<', before).executeTakeFirst();
   return Number(result.numDeletedRows);

@@ -11,7 +11,10 @@ import { errors } from '../../http/schemas.ts';
 import { requestMeta } from '../accounts/routes.ts';
 import { authResult, me } from '../accounts/schemas.ts';
 import { toMe } from '../accounts/service.ts';
-import { issueNonce, linkWallet, verifyWalletSignIn } from './service.ts';
+
+// The service needs viem (tens of MB of modules); it loads on the first wallet request, so a
+// node whose users never sign in with a wallet does not carry it.
+const service = () => import('./service.ts');
 
 export interface WalletDeps {
   db: Db;
@@ -51,7 +54,7 @@ export const walletRoutes =
         ...limits.auth((request) => addressOf(request.body)),
         schema: { tags: ['wallet'], summary: 'A single-use nonce and the message to sign', body: nonceBody, response: { 200: nonceResult, ...errors(400, 422, 429) } },
       },
-      async (request) => issueNonce(db, { publicUrl: siwe.publicUrl, chainId: siwe.chainId, address: request.body.address, ttlMs: config.siwe.nonceTtlMs }),
+      async (request) => (await service()).issueNonce(db, { publicUrl: siwe.publicUrl, chainId: siwe.chainId, address: request.body.address, ttlMs: config.siwe.nonceTtlMs }),
     );
 
     app.post(
@@ -61,7 +64,7 @@ export const walletRoutes =
         schema: { tags: ['wallet'], summary: 'Sign in with a signed message (creates the user on first sign-in)', body: signedBody, response: { 200: authResult, ...errors(400, 401, 422, 429) } },
       },
       async (request) => {
-        const { user, token } = await verifyWalletSignIn(db, {
+        const { user, token } = await (await service()).verifyWalletSignIn(db, {
           ...siwe,
           ...request.body,
           sessions: config.sessions,
@@ -80,7 +83,7 @@ export const walletRoutes =
         schema: { tags: ['wallet'], summary: 'A nonce for linking a wallet to your account', security: [{ bearer: [] }], body: nonceBody, response: { 200: nonceResult, ...errors(400, 401, 422, 429) } },
       },
       async (request) =>
-        issueNonce(db, { publicUrl: siwe.publicUrl, chainId: siwe.chainId, address: request.body.address, userId: caller(request).user.id, ttlMs: config.siwe.nonceTtlMs }),
+        (await service()).issueNonce(db, { publicUrl: siwe.publicUrl, chainId: siwe.chainId, address: request.body.address, userId: caller(request).user.id, ttlMs: config.siwe.nonceTtlMs }),
     );
 
     app.post(
@@ -91,7 +94,7 @@ export const walletRoutes =
       },
       async (request) => {
         const userId = caller(request).user.id;
-        const user = await linkWallet(db, { ...siwe, ...request.body, userId });
+        const user = await (await service()).linkWallet(db, { ...siwe, ...request.body, userId });
         events.publish({ type: 'user.updated', userId });
         return toMe(user);
       },

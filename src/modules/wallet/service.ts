@@ -31,7 +31,6 @@ import { AppError, ValidationError } from '../../lib/errors.ts';
 import { createSession, type AuthUser, type RequestMeta, type SessionPolicy } from '../sessions/service.ts';
 import {
   consumeNonce,
-  deleteExpiredNonces,
   findUserByWallet,
   insertNonce,
   insertWalletUser,
@@ -150,10 +149,7 @@ export async function linkWallet(db: Db, opts: LinkWalletOptions): Promise<AuthU
   }
 }
 
-/** Removes nonces that expired more than `graceMs` ago: for the cleanup job. */
-export function sweepExpiredNonces(db: Db, graceMs = 24 * 3_600_000): Promise<number> {
-  return deleteExpiredNonces(db, new Date(Date.now() - graceMs));
-}
+export { sweepExpiredNonces } from './queries.ts';
 
 // ---------------------------------------------------------------------------------------
 
