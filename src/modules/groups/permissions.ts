@@ -245,17 +245,7 @@ export async function loadGroupAccess(db: Db, groupId: string, userId: string): 
   return toAccess(row, userId);
 }
 
-type AccessRow = {
-  id: string;
-  name: string;
-  description: string | null;
-  icon_url: string | null;
-  is_public: boolean;
-  invite_code: string | null;
-  owner_id: string;
-  member_count: number;
-  inserted_at: Date;
-  updated_at: Date;
+type AccessRow = GroupAccess['group'] & {
   everyone_id: string;
   everyone_position: number;
   everyone_permissions: number;
