@@ -1,57 +1,77 @@
-// `npm run bench -- groups`: groups on demo data (src/modules/groups/demo.ts), over HTTP on
-// loopback against the app served in this process. Figures:
+// `npm run bench -- groups`: groups on demo data (src/modules/groups/demo.ts), against a real
+// `cgraph serve` process on loopback (bench/server.ts), each figure beside a baseline
+// measured in the same run:
 //   1. permission resolution: GET /groups/:id/channels (every channel with the caller's
 //      effective permissions and unread count) for a member holding roles in a group of
-//      100 roles and 50 channels, p99 at 10 concurrent clients, beside GET /api/v1/me
-//      (target p99 < 10 ms);
-//   2. send in channels of 10 000-member groups: 50 concurrent senders, each in a channel
-//      of their own, messages per second and p99, beside the same insert transaction with
-//      plain pg (the DM targets: >= 40 % of it and >= 1 500 messages/s);
-//   3. history page of 50 in the busiest channels, p99 with 20 readers, beside GET /health
-//      (the DM target: p99 < 15 ms).
+//      100 roles and 50 channels, 10 concurrent clients, beside GET /api/v1/me at the same
+//      concurrency (target p99 < 10 ms);
+//   2. send in channels of 10 000-member groups: 50 concurrent senders over HTTP, each in a
+//      channel of their own, against the same insert transaction (seq bump, insert, the
+//      sender's read position) issued statement by statement with plain `pg` over a pool
+//      the size of the server's (the DM targets: >= 40 % of it and >= 1 500 messages/s),
+//      and against the app's own one-statement send (channelSendQuery) with plain `pg`;
+//   3. history page of 50 in the busiest channels: p99 at the database (the app's statement,
+//      plain pg, one client) beside a primary-key lookup of one message (target < 5 ms), and
+//      over HTTP with 20 readers beside GET /health at the same concurrency (target < 15 ms).
+// Each HTTP figure also gives the server process's CPU time per request (from /proc): on a
+// shared machine latencies mostly measure the queue for the cores, CPU per request does not.
+// HTTP phases and their baselines run interleaved for BENCH_ROUNDS rounds (default 3);
+// figures are medians over rounds.
 // BENCH_GROUPS_SCALE (default 0.1: 30 groups, 100 000 channel messages; the three large
-// groups always have 10 000 members), BENCH_SECONDS (default 5) per timed phase.
-import type { AddressInfo } from 'node:net';
+// groups always have 10 000 members), BENCH_SECONDS (default 5) per timed phase,
+// BENCH_SERVER_NODE_ARGS node flags for the server (e.g. `--cpu-prof --cpu-prof-dir=DIR`).
 import { availableParallelism, loadavg } from 'node:os';
 import pg from 'pg';
-import { buildApp } from '../src/app.ts';
-import { loadConfig } from '../src/config.ts';
-import { createLogger } from '../src/lib/logger.ts';
 import { newId } from '../src/lib/ids.ts';
 import { hashPassword } from '../src/modules/accounts/password.ts';
+import { channelSendParams, channelSendQuery } from '../src/modules/groups/channel-send.ts';
 import { writeGroupsDemo } from '../src/modules/groups/demo.ts';
 import { loadChannelAccess, Permission } from '../src/modules/groups/permissions.ts';
-import { benchDatabase, fmt, median, percentile } from './lib.ts';
+import { CHANNEL } from '../src/modules/messaging/location.ts';
+import { historyPageQuery } from '../src/modules/messaging/messages.ts';
+import { benchDatabase, fmt, median } from './lib.ts';
+import { HttpClient, onServer, startServer, timed, type BenchServer, type Timed } from './server.ts';
 
 const SCALE = Number(process.env.BENCH_GROUPS_SCALE ?? 0.1);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const USERS = 12_000;
 const PASSWORD = 'bench password';
-
-async function timed(seconds: number, workers: number, op: (worker: number, i: number) => Promise<void>) {
-  const latencies: number[] = [];
-  const until = performance.now() + seconds * 1000;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
-      for (let i = 0; performance.now() < until; i++) {
-        const t = performance.now();
-        await op(w, i);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  return { rate: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
-}
+const POOL_SIZE = 10;
+const LISTERS = 10;
+const SENDERS = 50;
+const READERS = 20;
 
 const ms = (n: number) => `${n.toFixed(2)} ms`;
+type Measured = Timed & { cpu: number };
+/** Medians over rounds of each figure of a phase. */
+const summary = (runs: Measured[]) => ({
+  rate: median(runs.map((r) => r.rate)),
+  p50: median(runs.map((r) => r.p50)),
+  p99: median(runs.map((r) => r.p99)),
+  cpu: median(runs.map((r) => r.cpu)),
+  worstP99: Math.max(...runs.map((r) => r.p99)),
+});
+const line = (s: ReturnType<typeof summary>, unit = 'req/s') =>
+  `p50 ${ms(s.p50)}, p99 ${ms(s.p99)} (worst round ${ms(s.worstP99)}), ${fmt(s.rate)} ${unit}, server CPU ${s.cpu.toFixed(2)} ms/req`;
+
+/** `variants` run alternately (order reversed every other round) for ROUNDS rounds. */
+async function interleaved<K extends string>(variants: Record<K, () => Promise<Measured>>): Promise<Record<K, Measured[]>> {
+  const names = Object.keys(variants) as K[];
+  const results = Object.fromEntries(names.map((n) => [n, [] as Measured[]])) as Record<K, Measured[]>;
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const name of r % 2 === 0 ? names : [...names].reverse()) results[name].push(await variants[name]());
+  }
+  return results;
+}
 
 export async function run(): Promise<void> {
   const bench = await benchDatabase('cgraph_bench_groups');
   const { pool, db } = bench.database;
-  const config = loadConfig({ NODE_ENV: 'production', DATABASE_URL: bench.url, LOG_LEVEL: 'warn', POOL_SIZE: '10', RATE_LIMIT_ENABLED: 'false', DB_CHECKOUT_WARN_MS: '1000' });
-  const app = await buildApp({ config, database: bench.database, logger: createLogger('error') });
+  let server: BenchServer | undefined;
+  let http: HttpClient | undefined;
+  const plain = new pg.Pool({ connectionString: bench.url, max: POOL_SIZE });
+  plain.on('error', () => undefined); // idle clients dropped with the database on failure
   try {
     console.log(`groups benchmark: scale ${SCALE}, ${USERS.toLocaleString('en-US')} users; ${availableParallelism()} cores, load ${loadavg()[0]!.toFixed(2)}`);
     const hash = await hashPassword(PASSWORD);
@@ -59,23 +79,20 @@ export async function run(): Promise<void> {
       `INSERT INTO users (username, email, password_hash, status) SELECT 'gb_' || g, 'gb_' || g || '@bench.invalid', $1, 'offline' FROM generate_series(1, $2::int) AS g`,
       [hash, USERS],
     );
-    const client = await pool.connect();
-    const demo = await writeGroupsDemo(client, SCALE, { largeMembers: 10_000 }).finally(() => client.release());
+    const demoClient = await pool.connect();
+    const demo = await writeGroupsDemo(demoClient, SCALE, { largeMembers: 10_000 }).finally(() => demoClient.release());
     console.log(
       `demo groups written in ${(demo.ms / 1000).toFixed(1)} s: ${demo.groups} groups (largest ${fmt(demo.largestGroupMembers)} members), ${fmt(demo.members)} memberships, ${fmt(demo.channelMessages)} channel messages`,
     );
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-    const login = async (username: string) => {
-      const res = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ login: username, password: PASSWORD }) });
-      if (!res.ok) throw new Error(`login ${username}: ${res.status}`);
-      return ((await res.json()) as { token: string }).token;
-    };
-    const get = async (url: string, token?: string) => {
-      const res = await fetch(`${base}${url}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-      if (res.status !== 200) throw new Error(`${url}: ${res.status}`);
-      await res.arrayBuffer();
-    };
+    await pool.query('ANALYZE');
+
+    server = await startServer(bench.url, { POOL_SIZE: String(POOL_SIZE) });
+    const client = (http = new HttpClient(server.base));
+    const pid = server.pid;
+    server.child.once('exit', (code, signal) => console.error(`the server exited (code ${code}, signal ${signal})`));
+    const login = async (username: string) =>
+      (await client.expect(200, 'POST', '/api/v1/auth/login', { body: { login: username, password: PASSWORD } })).json<{ token: string }>().token;
+    const get = (url: string, token?: string) => client.expect(200, 'GET', url, { token }).then(() => undefined);
 
     // -- 1. channel list with effective permissions ------------------------------------------
     const big = (await pool.query<{ id: string }>(`SELECT id FROM groups WHERE name = 'Demo group 1'`)).rows[0]!;
@@ -92,14 +109,20 @@ export async function run(): Promise<void> {
       [big.id],
     )).rows[0]!;
     const token = await login(member.username);
-    await timed(1, 10, () => get(`/api/v1/groups/${big.id}/channels`, token)); // warm-up
-    const me = await timed(SECONDS, 10, () => get('/api/v1/me', token));
-    const list = await timed(SECONDS, 10, () => get(`/api/v1/groups/${big.id}/channels`, token));
-    console.log(`\n1. channel list with effective permissions: a member with ${member.roles} roles, group of ${shape.roles} roles and ${shape.channels} channels, 10 clients`);
-    console.log(`   GET /groups/:id/channels: p50 ${ms(list.p50)}, p99 ${ms(list.p99)}, ${fmt(list.rate)} req/s (target p99 < 10 ms) | baseline GET /me: p50 ${ms(me.p50)}, p99 ${ms(me.p99)}, ${fmt(me.rate)} req/s`);
+    const visible = (await client.expect(200, 'GET', `/api/v1/groups/${big.id}/channels`, { token })).json<{ data: unknown[] }>().data.length;
+    const listPhase = () => onServer(pid, () => timed(SECONDS, LISTERS, () => get(`/api/v1/groups/${big.id}/channels`, token)));
+    const mePhase = () => onServer(pid, () => timed(SECONDS, LISTERS, () => get('/api/v1/me', token)));
+    await timed(1, LISTERS, () => get(`/api/v1/groups/${big.id}/channels`, token)); // warm-up
+    const lists = await interleaved({ list: listPhase, me: mePhase });
+    console.log(
+      `\n1. channel list with effective permissions: a member with ${member.roles} roles, group of ${shape.roles} roles and ${shape.channels} channels (${visible} visible to them), ${LISTERS} clients, ${ROUNDS} rounds of ${SECONDS} s`,
+    );
+    console.log(`   GET /groups/:id/channels: ${line(summary(lists.list))} (target p99 < 10 ms)`);
+    console.log(`   baseline GET /api/v1/me:  ${line(summary(lists.me))}`);
 
     // -- 2. send ----------------------------------------------------------------------------
-    // Text channels of the 10 000-member groups, each with a member allowed to send there.
+    // Text channels of the 10 000-member groups, each with a distinct member allowed to send
+    // there (no two senders share a channel's row lock).
     const candidates = (
       await pool.query<{ channel_id: string; user_id: string; username: string }>(
         `SELECT c.id AS channel_id, u.id AS user_id, u.username
@@ -111,88 +134,140 @@ export async function run(): Promise<void> {
     ).rows;
     const senders: typeof candidates = [];
     for (const c of candidates) {
-      if (senders.length === 50) break;
+      if (senders.length === SENDERS) break;
       const access = await loadChannelAccess(db, c.channel_id, c.user_id);
       if (access && (access.permissions & Permission.SEND_MESSAGES) !== 0 && !senders.some((s) => s.user_id === c.user_id)) senders.push(c);
     }
     const tokens = await Promise.all(senders.map((s) => login(s.username)));
-    const http = () =>
-      timed(SECONDS, senders.length, async (w, i) => {
-        const res = await fetch(`${base}/api/v1/channels/${senders[w]!.channel_id}/messages`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${tokens[w]}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ content: `bench message ${i} from worker ${w}` }),
-        });
-        if (res.status !== 201) throw new Error(`send: ${res.status} ${await res.text()}`);
-        await res.arrayBuffer();
-      });
-    const plain = new pg.Pool({ connectionString: bench.url, max: 10 });
+    const overHttp = () =>
+      onServer(pid, () =>
+        timed(SECONDS, senders.length, async (w, i) => {
+          await client.expect(201, 'POST', `/api/v1/channels/${senders[w]!.channel_id}/messages`, {
+            token: tokens[w],
+            body: { content: `bench message ${i} from worker ${w}` },
+          });
+        }),
+      );
+    // The issue's reference: the send transaction, statement by statement, with plain pg.
     const direct = () =>
-      timed(SECONDS, senders.length, async (w, i) => {
-        const s = senders[w]!;
-        const c = await plain.connect();
-        try {
-          await c.query('BEGIN');
-          const bumped = await c.query<{ last_message_seq: string; last_message_at: Date }>(
-            `UPDATE channels SET last_message_seq = last_message_seq + 1, last_message_at = clock_timestamp() WHERE id = $1 RETURNING last_message_seq, last_message_at`,
-            [s.channel_id],
-          );
-          const { last_message_seq: seq, last_message_at: at } = bumped.rows[0]!;
-          await c.query(
-            `INSERT INTO channel_messages (id, channel_id, sender_id, content, type, seq, inserted_at, updated_at) VALUES ($1, $2, $3, $4, 'text', $5, $6, $6)
-             ON CONFLICT (channel_id, sender_id, nonce) WHERE nonce IS NOT NULL DO NOTHING RETURNING id`,
-            [newId(), s.channel_id, s.user_id, `direct message ${i} from worker ${w}`, seq, at],
-          );
-          await c.query(
-            `INSERT INTO channel_read_states (channel_id, user_id, last_read_seq, last_read_at) VALUES ($1, $2, $3, now())
-             ON CONFLICT (channel_id, user_id) DO UPDATE SET last_read_seq = greatest(channel_read_states.last_read_seq, excluded.last_read_seq), last_read_at = now()`,
-            [s.channel_id, s.user_id, seq],
-          );
-          await c.query('COMMIT');
-        } catch (error) {
-          await c.query('ROLLBACK');
-          throw error;
-        } finally {
-          c.release();
-        }
-      });
-    await http();
+      onServer(pid, () =>
+        timed(SECONDS, senders.length, async (w, i) => {
+          const s = senders[w]!;
+          const c = await plain.connect();
+          try {
+            await c.query('BEGIN');
+            const bumped = await c.query<{ last_message_seq: string; last_message_at: Date }>(
+              `UPDATE channels SET last_message_seq = last_message_seq + 1, last_message_at = clock_timestamp() WHERE id = $1 RETURNING last_message_seq, last_message_at`,
+              [s.channel_id],
+            );
+            const { last_message_seq: seq, last_message_at: at } = bumped.rows[0]!;
+            await c.query(
+              `INSERT INTO channel_messages (id, channel_id, sender_id, content, type, seq, inserted_at, updated_at) VALUES ($1, $2, $3, $4, 'text', $5, $6, $6)
+               ON CONFLICT (channel_id, sender_id, nonce) WHERE nonce IS NOT NULL DO NOTHING RETURNING id`,
+              [newId(), s.channel_id, s.user_id, `direct message ${i} from worker ${w}`, seq, at],
+            );
+            await c.query(
+              `INSERT INTO channel_read_states (channel_id, user_id, last_read_seq, last_read_at) VALUES ($1, $2, $3, now())
+               ON CONFLICT (channel_id, user_id) DO UPDATE SET last_read_seq = greatest(channel_read_states.last_read_seq, excluded.last_read_seq), last_read_at = now()`,
+              [s.channel_id, s.user_id, seq],
+            );
+            await c.query('COMMIT');
+          } catch (error) {
+            await c.query('ROLLBACK');
+            throw error;
+          } finally {
+            c.release();
+          }
+        }),
+      );
+    // The app's own send statement (one round trip, compiled once per worker) with plain pg:
+    // what the HTTP send would cost without Fastify, the access load and the gateway's work.
+    const SENTINEL = '\u0000content';
+    const oneStatement = senders.map((s) => {
+      const compiled = channelSendQuery(channelSendParams({ containerId: s.channel_id, senderId: s.user_id, content: SENTINEL, type: 'text' })).compile(db);
+      return { sql: compiled.sql, parameters: [...compiled.parameters], at: compiled.parameters.indexOf(SENTINEL) };
+    });
+    const single = () =>
+      onServer(pid, () =>
+        timed(SECONDS, senders.length, async (w, i) => {
+          const q = oneStatement[w]!;
+          const values = [...q.parameters];
+          values[q.at] = `single statement ${i} from worker ${w}`;
+          const result = await plain.query<{ id: string | null }>(q.sql, values);
+          if (!result.rows[0]?.id) throw new Error('single statement: nothing sent');
+        }),
+      );
+    await overHttp(); // warm-up: connections, JIT, caches
     await direct();
-    const rounds: Array<{ http: number; direct: number; p99: number }> = [];
-    for (let r = 0; r < 3; r++) {
-      const a = await http();
-      const b = await direct();
-      rounds.push({ http: a.rate, direct: b.rate, p99: a.p99 });
-    }
-    await plain.end();
-    const sendRate = median(rounds.map((r) => r.http));
-    const directRate = median(rounds.map((r) => r.direct));
-    console.log(`\n2. send, ${senders.length} concurrent senders in channels of 10 000-member groups, 3 rounds of ${SECONDS} s`);
-    console.log(`   POST /channels/:id/messages: ${fmt(sendRate)} messages/s (p99 ${ms(Math.max(...rounds.map((r) => r.p99)))})`);
-    console.log(`   the same transaction, plain pg: ${fmt(directRate)} messages/s; ratio ${((sendRate / directRate) * 100).toFixed(1)} % (DM targets: >= 40 %, >= 1 500 messages/s)`);
+    await single();
+    const sends = await interleaved({ http: overHttp, direct, single });
+    const send = summary(sends.http);
+    const directRate = median(sends.direct.map((r) => r.rate));
+    const singleRate = median(sends.single.map((r) => r.rate));
+    console.log(`\n2. send, ${senders.length} concurrent senders in channels of 10 000-member groups, ${ROUNDS} rounds of ${SECONDS} s`);
+    console.log(`   POST /channels/:id/messages: ${fmt(send.rate)} messages/s (rounds ${sends.http.map((r) => fmt(r.rate)).join(', ')}; p50 ${ms(send.p50)}, p99 ${ms(send.p99)}; server CPU ${send.cpu.toFixed(2)} ms/message)`);
+    console.log(`   the same transaction, plain pg: ${fmt(directRate)} messages/s (rounds ${sends.direct.map((r) => fmt(r.rate)).join(', ')})`);
+    console.log(`   ratio ${((send.rate / directRate) * 100).toFixed(1)} % (DM targets: >= 40 %, and >= 1 500 messages/s)`);
+    console.log(`   the app's one send statement, plain pg: ${fmt(singleRate)} messages/s (rounds ${sends.single.map((r) => fmt(r.rate)).join(', ')}); HTTP send at ${((send.rate / singleRate) * 100).toFixed(1)} % of it`);
 
     // -- 3. history -------------------------------------------------------------------------
     const busiest = (
-      await pool.query<{ id: string; n: number; username: string }>(
-        `SELECT c.id, c.last_message_seq::int AS n, u.username FROM channels c JOIN groups g ON g.id = c.group_id JOIN users u ON u.id = g.owner_id
-         WHERE c.type <> 'voice' ORDER BY c.last_message_seq DESC LIMIT 20`,
+      await pool.query<{ id: string; n: number; username: string; user_id: string }>(
+        `SELECT c.id, c.last_message_seq::int AS n, u.username, u.id AS user_id FROM channels c JOIN groups g ON g.id = c.group_id JOIN users u ON u.id = g.owner_id
+         WHERE c.type <> 'voice' ORDER BY c.last_message_seq DESC LIMIT $1`,
+        [READERS],
       )
     ).rows;
-    const readerTokens = await Promise.all(busiest.map((c) => login(c.username)));
     const anchors = await Promise.all(
-      busiest.map(async (c) => (await pool.query<{ id: string }>(`SELECT id FROM channel_messages WHERE channel_id = $1 ORDER BY random() LIMIT 200`, [c.id])).rows.map((r) => r.id)),
+      // seq > 1: a page before the channel's first message would be empty.
+      busiest.map(async (c) => (await pool.query<{ id: string }>(`SELECT id FROM channel_messages WHERE channel_id = $1 AND seq > 1 ORDER BY random() LIMIT 200`, [c.id])).rows.map((r) => r.id)),
     );
-    const health = await timed(SECONDS, 20, () => get('/health'));
-    const history = await timed(SECONDS, 20, async (w) => {
-      const k = w % busiest.length;
-      const pool = anchors[k]!;
-      const query = Math.random() < 0.5 || pool.length === 0 ? '?limit=50' : `?limit=50&before=${pool[Math.floor(Math.random() * pool.length)]}`;
-      await get(`/api/v1/channels/${busiest[k]!.id}/messages${query}`, readerTokens[k]);
-    });
-    console.log(`\n3. history page of 50, the ${busiest.length} busiest channels (${busiest[0]!.n}…${busiest.at(-1)!.n} messages), 20 readers`);
-    console.log(`   GET /channels/:id/messages: p50 ${ms(history.p50)}, p99 ${ms(history.p99)}, ${fmt(history.rate)} pages/s (DM target p99 < 15 ms) | baseline GET /health: p50 ${ms(health.p50)}, p99 ${ms(health.p99)}`);
+    const pick = <T>(items: T[]) => items[Math.floor(Math.random() * items.length)]!;
+    // Half the pages are the newest, half start before a random message.
+    const anchorFor = (k: number) => (Math.random() < 0.5 || anchors[k]!.length === 0 ? undefined : pick(anchors[k]!));
+    const dbPool = new pg.Pool({ connectionString: bench.url, max: 4 });
+    dbPool.on('error', () => undefined);
+    // The app's page statement (historyPageQuery, rendered as JSON by PostgreSQL), sent by
+    // name as the app's prepare() sends it.
+    const page = async (w: number) => {
+      const c = busiest[w % busiest.length]!;
+      const anchor = anchorFor(w % busiest.length);
+      const params = { containerId: c.id, viewerId: c.user_id, anchor, limit: 50, fetch: 51 };
+      const q = historyPageQuery(db, CHANNEL, 'older', anchor !== undefined, undefined, params).compile();
+      const result = await dbPool.query<{ rows: number }>({ name: `history_${anchor !== undefined}`, text: q.sql, values: [...q.parameters] });
+      if (!result.rows[0]?.rows) throw new Error('empty history page');
+    };
+    const pkIds = anchors.flat();
+    await timed(1, 4, page); // warm-up
+    const pk = await timed(SECONDS, 1, async () => void (await dbPool.query({ name: 'pk', text: `SELECT * FROM channel_messages WHERE id = $1`, values: [pick(pkIds)] })));
+    const atDb = await timed(SECONDS, 1, (_, i) => page(i));
+    await dbPool.end();
+    const readerTokens = await Promise.all(busiest.map((c) => login(c.username)));
+    const health = () => onServer(pid, () => timed(SECONDS, READERS, () => get('/health')));
+    const history = () =>
+      onServer(pid, () =>
+        timed(SECONDS, READERS, async (w) => {
+          const k = w % busiest.length;
+          const anchor = anchorFor(k);
+          await get(`/api/v1/channels/${busiest[k]!.id}/messages?limit=50${anchor ? `&before=${anchor}` : ''}`, readerTokens[k]);
+        }),
+      );
+    await timed(1, READERS, async (w) => get(`/api/v1/channels/${busiest[w % busiest.length]!.id}/messages?limit=50`, readerTokens[w % busiest.length])); // warm-up
+    const reads = await interleaved({ history, health });
+    console.log(`\n3. history page of 50, the ${busiest.length} busiest channels (${busiest[0]!.n}…${busiest.at(-1)!.n} messages)`);
+    console.log(`   at the database, one client: p50 ${ms(atDb.p50)}, p99 ${ms(atDb.p99)} (target p99 < 5 ms) | baseline, one message by primary key: p50 ${ms(pk.p50)}, p99 ${ms(pk.p99)}`);
+    console.log(`   over HTTP, ${READERS} readers, GET /channels/:id/messages: ${line(summary(reads.history), 'pages/s')} (target p99 < 15 ms)`);
+    console.log(`   baseline GET /health, ${READERS} clients: ${line(summary(reads.health))}`);
+    console.log(`\nload average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  } catch (error) {
+    // Reported here: the cleanup below drops the database, and a pool still open would
+    // otherwise crash on its terminated connections and hide this error.
+    console.error('groups benchmark failed:', error);
+    throw error;
   } finally {
-    await app.close();
+    await plain.end();
+    await http?.close();
+    await server?.stop();
     await bench.close();
   }
 }

@@ -21,19 +21,15 @@
 // issue's figure). BENCH_SECONDS sets each timed phase (default 5), BENCH_ROUNDS the
 // interleaved rounds of send vs baseline (default 3). BENCH_SERVER_NODE_ARGS passes node flags
 // to the server (see startServer).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
-import { PROJECT_ROOT } from '../src/config.ts';
 import { DEMO_PASSWORD, planDemo, writeDemo } from '../src/db/demo.ts';
 import { newId } from '../src/lib/ids.ts';
-import { historyQuery } from '../src/modules/messaging/messages.ts';
+import { historyPageQuery } from '../src/modules/messaging/messages.ts';
 import { CONVERSATION } from '../src/modules/messaging/location.ts';
 import { sendParams, sendStatementQuery } from '../src/modules/messaging/conversation-send.ts';
-import { benchDatabase, fmt, median, percentile } from './lib.ts';
+import { benchDatabase, fmt, median } from './lib.ts';
+import { HttpClient, onServer as onProcess, rssMb, startServer, timed, type BenchServer } from './server.ts';
 
 const SCALE = Number(process.env.BENCH_MESSAGING_SCALE ?? 0.01);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -43,143 +39,37 @@ const READERS = 20;
 const LISTERS = 10;
 const POOL_SIZE = 10;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-async function startServer(databaseUrl: string, port: number): Promise<ChildProcess> {
-  // BENCH_SERVER_NODE_ARGS: extra node flags for the server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
-  // (a CPU profile of the server under this load; node refuses --cpu-prof in NODE_OPTIONS).
-  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, path.join(PROJECT_ROOT, 'bin', 'cgraph.mjs'), 'serve'], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      DATABASE_URL: databaseUrl,
-      DATABASE_SSL: 'disable',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_ENABLED: 'false',
-      CGRAPH_MIGRATE_ON_START: 'false',
-      CGRAPH_WORKER: 'false',
-      POOL_SIZE: String(POOL_SIZE),
-      // 50 senders queue for 10 connections by design; a warning per wait would measure pino.
-      DB_CHECKOUT_WARN_MS: '1000',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  for (let i = 0; i < 100; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const ok = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false);
-    if (ok) return child;
-  }
-  child.kill('SIGKILL');
-  throw new Error('the server did not become ready');
-}
-
-/** Resident memory of a process, in MB (Linux). */
-function rssMb(pid: number): number {
-  let status = '';
-  try {
-    status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return 0; // gone: the exit handler reports it
-  }
-  const line = status.split('\n').find((l) => l.startsWith('VmRSS:'));
-  return Number(/(\d+)/.exec(line ?? '')?.[1] ?? 0) / 1024;
-}
-
-/**
- * CPU time (user + system) a process has used, in ms (Linux, 100 ticks/s). Per request it
- * is the server's own cost, which other load on the machine does not inflate the way it
- * inflates latencies.
- */
-function cpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
-}
-
-/** `workers` loops of `op` for `seconds`; per-call latencies in ms. */
-async function timed(seconds: number, workers: number, op: (worker: number, i: number) => Promise<void>) {
-  const latencies: number[] = [];
-  const until = performance.now() + seconds * 1000;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
-      for (let i = 0; performance.now() < until; i++) {
-        const t = performance.now();
-        await op(w, i);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  return { rate: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), n: latencies.length };
-}
-
-async function expectOk(res: Response, what: string): Promise<unknown> {
-  if (!res.ok) throw new Error(`${what}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
-
 const ms = (n: number) => `${n.toFixed(2)} ms`;
 
 export async function run(): Promise<void> {
   const bench = await benchDatabase('cgraph_bench_messaging');
   const { pool } = bench.database;
-  let server: ChildProcess | undefined;
+  let server: BenchServer | undefined;
+  let http: HttpClient | undefined;
   try {
     // -- data -----------------------------------------------------------------------------
     const plan = planDemo(SCALE, 20261126);
     console.log(
       `messaging benchmark: demo data at scale ${SCALE} (${plan.size.messages.toLocaleString('en-US')} messages, ${plan.conversations.length.toLocaleString('en-US')} conversations, ${plan.size.users.toLocaleString('en-US')} users); ${availableParallelism()} cores, load ${loadavg()[0]!.toFixed(2)}`,
     );
-    const client = await pool.connect();
-    const demo = await writeDemo(client, plan).finally(() => client.release());
+    const demoClient = await pool.connect();
+    const demo = await writeDemo(demoClient, plan).finally(() => demoClient.release());
     console.log(`demo data written in ${(demo.ms / 1000).toFixed(1)} s (${fmt(demo.messages / (demo.ms / 1000))} messages/s incl. users, conversations and counters)`);
     const user = (n: number) => `demo${demo.tag}_${n}`;
 
-    const port = await freePort();
-    server = await startServer(bench.url, port);
-    const base = `http://127.0.0.1:${port}`;
-    const pid = server.pid!;
-    server.once('exit', (code, signal) => console.error(`the server exited (code ${code}, signal ${signal})`));
+    server = await startServer(bench.url, { POOL_SIZE: String(POOL_SIZE) });
+    const client = (http = new HttpClient(server.base));
+    const pid = server.pid;
+    server.child.once('exit', (code, signal) => console.error(`the server exited (code ${code}, signal ${signal})`));
     const idleRss = rssMb(pid);
     let peakRss = idleRss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(pid))), 100);
     /** Runs an HTTP phase and adds the server's CPU ms per request. */
-    const onServer = async (phase: () => ReturnType<typeof timed>) => {
-      const before = cpuMs(pid);
-      const result = await phase();
-      return { ...result, cpu: (cpuMs(pid) - before) / Math.max(1, result.n) };
-    };
+    const onServer = (phase: () => ReturnType<typeof timed>) => onProcess(pid, phase);
     const cpu = (r: { cpu: number }) => `server CPU ${r.cpu.toFixed(2)} ms/req`;
 
     const login = async (username: string) =>
-      (
-        (await expectOk(
-          await fetch(`${base}/api/v1/auth/login`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ login: username, password: DEMO_PASSWORD }),
-          }),
-          `login ${username}`,
-        )) as { token: string }
-      ).token;
-    const get = (url: string, token: string) => fetch(`${base}${url}`, { headers: { authorization: `Bearer ${token}` } });
+      (await client.expect(200, 'POST', '/api/v1/auth/login', { body: { login: username, password: DEMO_PASSWORD } })).json<{ token: string }>().token;
 
     // -- 1. send --------------------------------------------------------------------------
     // 50 DMs with 50 distinct senders (no two senders share a conversation's row lock).
@@ -205,15 +95,12 @@ export async function run(): Promise<void> {
     }
     const tokens = await Promise.all(senders.map((s) => login(s.sender)));
 
-    const http = () =>
+    const overHttp = () =>
       timed(SECONDS, senders.length, async (w, i) => {
-        const res = await fetch(`${base}/api/v1/conversations/${senders[w]!.id}/messages`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${tokens[w]}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ content: `bench message ${i} from worker ${w}` }),
+        await client.expect(201, 'POST', `/api/v1/conversations/${senders[w]!.id}/messages`, {
+          token: tokens[w],
+          body: { content: `bench message ${i} from worker ${w}` },
         });
-        if (res.status !== 201) throw new Error(`send: ${res.status} ${await res.text()}`);
-        await res.arrayBuffer();
       });
     // The issue's reference: the send transaction, statement by statement, with plain pg
     // (as the app did it before sends became one statement).
@@ -269,15 +156,18 @@ export async function run(): Promise<void> {
       const compiled = sendStatementQuery(sendParams({ containerId: s.id, senderId: s.sender_id, content: SENTINEL, type: 'text' })).compile(bench.database.db);
       return { sql: compiled.sql, parameters: [...compiled.parameters], at: compiled.parameters.indexOf(SENTINEL) };
     });
+    // Sent by name, as the app sends its prepare()d statements (parsed once per connection).
+    const names = new Map<string, string>();
+    for (const q of oneStatement) if (!names.has(q.sql)) names.set(q.sql, `send_${names.size}`);
     const single = () =>
       timed(SECONDS, senders.length, async (w, i) => {
         const q = oneStatement[w]!;
         const values = [...q.parameters];
         values[q.at] = `single statement ${i} from worker ${w}`;
-        const result = await plain.query<{ id: string | null }>(q.sql, values);
+        const result = await plain.query<{ id: string | null }>({ name: names.get(q.sql)!, text: q.sql, values });
         if (!result.rows[0]?.id) throw new Error('single statement: nothing sent');
       });
-    await http(); // warm-up: connections, JIT, caches
+    await overHttp(); // warm-up: connections, JIT, caches
     await direct();
     await single();
     const sendRates: number[] = [];
@@ -288,7 +178,7 @@ export async function run(): Promise<void> {
     for (let r = 0; r < ROUNDS; r++) {
       for (const which of r % 2 === 0 ? ['http', 'direct', 'single'] : ['single', 'direct', 'http']) {
         if (which === 'http') {
-          const result = await onServer(http);
+          const result = await onServer(overHttp);
           sendRates.push(result.rate);
           sendCpu.push(result.cpu);
           sendP99 = Math.max(sendP99, result.p99);
@@ -327,36 +217,47 @@ export async function run(): Promise<void> {
       big.map(async (c) => (await pool.query<{ id: string }>(`SELECT id FROM messages WHERE conversation_id = $1 AND seq > 1 ORDER BY random() LIMIT 200`, [c.id])).rows.map((r) => r.id)),
     );
     const pick = <T>(items: T[]) => items[Math.floor(Math.random() * items.length)]!;
+    // The app's page statement (historyPageQuery: the range, rendered as JSON by
+    // PostgreSQL), sent by name as the app sends it: parsed once per connection, planned
+    // generically after its first executions.
+    const statements = new Map<string, { text: string; name: string }>();
     const compiled = (w: number) => {
       const c = big[w]!;
       // Half the pages are the newest, half start before a random message.
       const anchor = Math.random() < 0.5 ? undefined : pick(anchors[w]!);
-      return historyQuery(bench.database.db, CONVERSATION, c.id, c.user_id, { direction: 'older', anchor, limit: 51 }).compile();
+      const q = historyPageQuery(bench.database.db, CONVERSATION, 'older', anchor !== undefined, undefined, {
+        containerId: c.id,
+        viewerId: c.user_id,
+        anchor,
+        limit: 50,
+        fetch: 51,
+      }).compile();
+      const key = String(anchor !== undefined);
+      if (!statements.has(key)) statements.set(key, { text: q.sql, name: `history_${key}` });
+      return { ...statements.get(key)!, parameters: q.parameters };
     };
     const dbPool = new pg.Pool({ connectionString: bench.url, max: 4 });
     dbPool.on('error', () => undefined);
     const pkIds = anchors.flat();
     const page = async (w: number) => {
       const q = compiled(w % big.length);
-      const result = await dbPool.query({ text: q.sql, values: [...q.parameters] });
-      if (result.rows.length === 0) throw new Error('empty history page');
+      const result = await dbPool.query<{ rows: number }>({ name: q.name, text: q.text, values: [...q.parameters] });
+      if (!result.rows[0]?.rows) throw new Error('empty history page');
     };
     await timed(1, 4, page); // warm-up
-    const pk = await timed(SECONDS, 1, async () => void (await dbPool.query(`SELECT * FROM messages WHERE id = $1`, [pick(pkIds)])));
+    const pk = await timed(SECONDS, 1, async () => void (await dbPool.query({ name: 'pk', text: `SELECT * FROM messages WHERE id = $1`, values: [pick(pkIds)] })));
     const atDb = await timed(SECONDS, 1, (_, i) => page(i));
     await dbPool.end();
     const readerTokens = await Promise.all(big.map((c) => login(c.username)));
-    const health = await onServer(() => timed(SECONDS, READERS, async () => void (await (await fetch(`${base}/health`)).arrayBuffer())));
-    const overHttp = await onServer(() => timed(SECONDS, READERS, async (w) => {
+    const health = await onServer(() => timed(SECONDS, READERS, async () => void (await client.expect(200, 'GET', '/health'))));
+    const historyHttp = await onServer(() => timed(SECONDS, READERS, async (w) => {
       const c = big[w % big.length]!;
       const query = Math.random() < 0.5 ? '?limit=50' : `?limit=50&before=${pick(anchors[w % big.length]!)}`;
-      const res = await get(`/api/v1/conversations/${c.id}/messages${query}`, readerTokens[w % big.length]!);
-      if (res.status !== 200) throw new Error(`history: ${res.status}`);
-      await res.arrayBuffer();
+      await client.expect(200, 'GET', `/api/v1/conversations/${c.id}/messages${query}`, { token: readerTokens[w % big.length]! });
     }));
     console.log(`\n2. history page of 50 (the ${big.length} largest conversations: ${big[0]!.n}…${big.at(-1)!.n} messages)`);
     console.log(`   at the database, one client:  p50 ${ms(atDb.p50)}, p99 ${ms(atDb.p99)} (target p99 < 5 ms) | baseline, one message by primary key: p50 ${ms(pk.p50)}, p99 ${ms(pk.p99)}`);
-    console.log(`   over HTTP, ${READERS} readers:        p50 ${ms(overHttp.p50)}, p99 ${ms(overHttp.p99)}, ${fmt(overHttp.rate)} pages/s, ${cpu(overHttp)} (target p99 < 15 ms) | baseline GET /health: p50 ${ms(health.p50)}, p99 ${ms(health.p99)}, ${fmt(health.rate)} req/s, ${cpu(health)}`);
+    console.log(`   over HTTP, ${READERS} readers:        p50 ${ms(historyHttp.p50)}, p99 ${ms(historyHttp.p99)}, ${fmt(historyHttp.rate)} pages/s, ${cpu(historyHttp)} (target p99 < 15 ms) | baseline GET /health: p50 ${ms(health.p50)}, p99 ${ms(health.p99)}, ${fmt(health.rate)} req/s, ${cpu(health)}`);
 
     // -- 3. conversation list -------------------------------------------------------------
     const power = await login(user(1));
@@ -364,12 +265,8 @@ export async function run(): Promise<void> {
       `SELECT count(*)::int AS n FROM conversation_participants p JOIN users u ON u.id = p.user_id WHERE u.username = $1`,
       [user(1)],
     );
-    const me = await onServer(() => timed(SECONDS, LISTERS, async () => void (await (await get('/api/v1/me', power)).arrayBuffer())));
-    const list = await onServer(() => timed(SECONDS, LISTERS, async () => {
-      const res = await get('/api/v1/conversations', power);
-      if (res.status !== 200) throw new Error(`list: ${res.status}`);
-      await res.arrayBuffer();
-    }));
+    const me = await onServer(() => timed(SECONDS, LISTERS, async () => void (await client.expect(200, 'GET', '/api/v1/me', { token: power }))));
+    const list = await onServer(() => timed(SECONDS, LISTERS, async () => void (await client.expect(200, 'GET', '/api/v1/conversations', { token: power }))));
     console.log(`\n3. conversation list, first page (50, with unread counts and participants) of a user in ${count.rows[0]!.n} conversations, ${LISTERS} concurrent clients`);
     console.log(`   GET /api/v1/conversations: p50 ${ms(list.p50)}, p99 ${ms(list.p99)}, ${fmt(list.rate)} req/s, ${cpu(list)} (target p99 < 25 ms) | baseline GET /api/v1/me: p50 ${ms(me.p50)}, p99 ${ms(me.p99)}, ${fmt(me.rate)} req/s, ${cpu(me)}`);
 
@@ -381,10 +278,8 @@ export async function run(): Promise<void> {
     console.error('messaging benchmark failed:', error);
     throw error;
   } finally {
-    if (server) {
-      server.kill('SIGTERM');
-      await new Promise((resolve) => server!.once('exit', resolve));
-    }
+    await http?.close();
+    await server?.stop();
     await bench.close();
   }
 }

@@ -88,11 +88,32 @@ export async function countQueries<T>(t: Database, fn: () => Promise<T>): Promis
  * The EXPLAIN plan of one statement, with sequential scans priced out: a test table holds a
  * handful of rows, which the planner would always scan; this shows whether an index fits.
  */
-export async function explainPlan(t: Database, statement: string, parameters: readonly unknown[]): Promise<string> {
+export async function explainPlan(
+  t: Database,
+  statement: string,
+  parameters: readonly unknown[],
+  options: { generic?: boolean } = {},
+): Promise<string> {
   const client = await t.pool.connect();
   try {
     await client.query('BEGIN');
     await client.query('SET LOCAL enable_seqscan = off');
+    if (options.generic) {
+      // The plan a prepared statement settles on after its first executions: one made
+      // without looking at the parameter values (PREPARE + EXPLAIN EXECUTE; PostgreSQL 15
+      // has no EXPLAIN (GENERIC_PLAN)).
+      await client.query('SET LOCAL plan_cache_mode = force_generic_plan');
+      await client.query(`PREPARE explained AS ${statement}`);
+      const literals = parameters.map((value) =>
+        value === null || value === undefined ? 'NULL' : client.escapeLiteral(typeof value === 'object' ? JSON.stringify(value) : String(value as string | number | boolean)),
+      );
+      try {
+        const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE explained(${literals.join(', ')})`);
+        return rows.map((row) => row['QUERY PLAN']).join('\n');
+      } finally {
+        await client.query('DEALLOCATE explained'); // PREPARE outlives the rolled-back transaction
+      }
+    }
     const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${statement}`, [...parameters]);
     return rows.map((row) => row['QUERY PLAN']).join('\n');
   } finally {

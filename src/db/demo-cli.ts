@@ -43,7 +43,7 @@ export async function generateDemo(database: Database, scale: number): Promise<s
   const seconds = (result.ms / 1000).toFixed(1);
   return [
     `demo data (tag ${result.tag}) in ${seconds} s: ${result.users.toLocaleString('en-US')} users, ${result.friendships.toLocaleString('en-US')} friendships,`,
-    `${result.conversations.toLocaleString('en-US')} conversations (${result.participants.toLocaleString('en-US')} participants), ${result.messages.toLocaleString('en-US')} messages`,
+    `${result.conversations.toLocaleString('en-US')} conversations (${result.participants.toLocaleString('en-US')} participants), ${result.messages.toLocaleString('en-US')} messages, ${result.reactions.toLocaleString('en-US')} reactions`,
     `sign in as ${result.powerUser}@demo.invalid (or any demo${result.tag}_<n>) with the password "${DEMO_PASSWORD}"`,
   ].join('\n');
 }

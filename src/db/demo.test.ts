@@ -102,6 +102,20 @@ describe('demo data', () => {
     expect(result.friendships).toBeGreaterThan(0);
     const replies = await t.pool.query(`SELECT count(*)::int AS n FROM messages WHERE reply_to_id IS NOT NULL`);
     expect(replies.rows[0].n).toBeGreaterThan(0);
+    // Reactions: on about 1 message in 10, each by a participant of the message's conversation.
+    const reacted = (
+      await t.pool.query(
+        `SELECT count(*)::int AS rows, count(DISTINCT r.message_id)::int AS messages,
+                count(*) FILTER (WHERE p.user_id IS NULL)::int AS strangers
+         FROM reactions r JOIN messages m ON m.id = r.message_id JOIN users u ON u.id = m.sender_id AND u.username LIKE $1
+         LEFT JOIN conversation_participants p ON p.conversation_id = m.conversation_id AND p.user_id = r.user_id`,
+        [`demo${result.tag}\\_%`],
+      )
+    ).rows[0];
+    expect(reacted.rows).toBe(result.reactions);
+    expect(reacted.messages).toBeGreaterThan(300);
+    expect(reacted.messages).toBeLessThan(700);
+    expect(reacted.strangers).toBe(0);
 
     expect(await inconsistencies(result.tag)).toEqual({ counters: [], order: [], reads: [], senders: [], replies: [] });
     // Some participants have unread messages, none of them their own (checked above).

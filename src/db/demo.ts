@@ -186,9 +186,13 @@ export interface DemoResult {
   participants: number;
   friendships: number;
   messages: number;
+  /** reaction rows (about 1 message in 10 carries 1–3, from distinct participants) */
+  reactions: number;
   powerUser: string;
   ms: number;
 }
+
+const EMOJI = ['👍', '❤️', '😂', '🔥', '🎉', ':party_parrot:'];
 
 const PHRASES = [
   'hey!', 'ok', 'sounds good', 'on my way', 'did you see the game last night?', 'lol',
@@ -374,6 +378,7 @@ export async function writeDemo(client: pg.ClientBase, plan: DemoPlan, progress:
     .query(`SET session_replication_role = replica`)
     .then(() => true, () => false);
   const batches = messageBatches(convs.map((c) => c.messages), ROWS_PER_BATCH);
+  let reactions = 0;
   for (const b of batches) {
     // The sender is a participant picked per message (runs of a few from the same person);
     // about 1 in 29 messages replies to one of the three before it.
@@ -388,6 +393,20 @@ export async function writeDemo(client: pg.ClientBase, plan: DemoPlan, progress:
        WHERE c.idx BETWEEN $1 AND $2`,
       [b.from, b.to, b.seqFrom, plan.usersBaseMs, run, PHRASES, b.seqTo],
     );
+    // About 1 message in 10 gets reactions from 1–3 distinct participants (ids computed
+    // the same way as the messages', so the batch is not read back).
+    const reacted = await client.query(
+      `INSERT INTO reactions (message_id, user_id, emoji, inserted_at)
+       SELECT pg_temp.demo_msg(c.start_ms, c.step_ms, c.idx, s, $5),
+              pg_temp.demo_user(c.members[1 + (s + k) % cardinality(c.members)], $4, $5),
+              ($6::text[])[1 + (s + k * 2) % cardinality($6::text[])],
+              to_timestamp(pg_temp.demo_ts(c.start_ms, c.step_ms, s) / 1000.0 + 60 * (k + 1))
+       FROM demo_conv AS c CROSS JOIN LATERAL generate_series(greatest($3::int, 1), least($7::int, c.msgs)) AS s
+         CROSS JOIN LATERAL generate_series(0, least(2, cardinality(c.members) - 1, (s * 5 + c.idx) % 3)) AS k
+       WHERE c.idx BETWEEN $1 AND $2 AND (s * 7 + c.idx) % 10 = 0`,
+      [b.from, b.to, b.seqFrom, plan.usersBaseMs, run, EMOJI, b.seqTo],
+    );
+    reactions += reacted.rowCount ?? 0;
     step(b.rows, 'messages');
   }
 
@@ -406,7 +425,7 @@ export async function writeDemo(client: pg.ClientBase, plan: DemoPlan, progress:
      ) AS own
      WHERE p.id = own.id`,
   );
-  await client.query('ANALYZE users, conversations, conversation_participants, friendships, messages');
+  await client.query('ANALYZE users, conversations, conversation_participants, friendships, messages, reactions');
   await client.query('DROP TABLE demo_conv');
   progress(total, total, 'done');
   return {
@@ -416,6 +435,7 @@ export async function writeDemo(client: pg.ClientBase, plan: DemoPlan, progress:
     participants: participantsTotal,
     friendships: friendships.rowCount ?? 0,
     messages: size.messages,
+    reactions,
     powerUser: `demo${tag}_1`,
     ms: performance.now() - started,
   };

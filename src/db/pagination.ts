@@ -166,7 +166,7 @@ export function decodeCursor(cursor: string, length: number): string[] {
   return values;
 }
 
-function invalidCursor(): AppError {
+export function invalidCursor(): AppError {
   return new AppError('invalid_cursor', 'the cursor is not valid for this list', 400);
 }
 
@@ -175,7 +175,7 @@ function invalidCursor(): AppError {
 // numeric_value_out_of_range, and invalid_parameter_value.
 const BAD_INPUT = new Set(['22P02', '22007', '22008', '22003', '22023']);
 
-function isBadInput(error: unknown): boolean {
+export function isBadInput(error: unknown): boolean {
   return error instanceof Error && BAD_INPUT.has(String((error as { code?: unknown }).code));
 }
 

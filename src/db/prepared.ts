@@ -3,6 +3,13 @@
 // adds over plain `pg`; executing an already compiled query costs nothing measurable.
 // `prepare` builds the query once with placeholder values, keeps the SQL, and on each
 // call only swaps the placeholders for the real parameters.
+//
+// Each prepared query's SQL is also a named (server-side) prepared statement: the pool's
+// query wrapper (telemetry.ts) sends it by name, so every connection parses it once and
+// PostgreSQL may then reuse a generic plan instead of planning each call. For a history
+// page that halves the time at the database (planning was half of it). Statements are per
+// connection; a migration that changes a table's columns needs a server restart (as it
+// would for any code reading the new columns).
 import { CompiledQuery, type Compilable, type Kysely } from 'kysely';
 import type { DB } from './schema.ts';
 
@@ -14,6 +21,13 @@ interface Placeholder {
 
 function isPlaceholder(value: unknown): value is Placeholder {
   return typeof value === 'object' && value !== null && KEY in value;
+}
+
+const statementNames = new Map<string, string>();
+
+/** The server-side statement name of a prepared query's SQL, if it is one. */
+export function statementName(sql: string): string | undefined {
+  return statementNames.get(sql);
 }
 
 export type PreparedQuery<P, O> = (executor: Kysely<DB>, params: P) => Promise<O[]>;
@@ -42,6 +56,7 @@ export function prepare<P extends Record<string, unknown>, O>(
     for (const key of used) {
       if (!slots.includes(key)) throw new Error(`prepare: parameter "${key}" is not a query value (it was inlined or unused)`);
     }
+    if (!statementNames.has(query.sql)) statementNames.set(query.sql, `cgraph_${statementNames.size + 1}`);
     return { sql: query.sql, slots };
   };
 

@@ -4,6 +4,7 @@
 // Slow queries are logged too. Parameters are never logged: they may hold secrets.
 import type pg from 'pg';
 import type { Logger } from '../lib/logger.ts';
+import { statementName } from './prepared.ts';
 
 export interface QueryEvent {
   sql: string;
@@ -85,6 +86,9 @@ export class DbTelemetry {
       if (typeof text !== 'string' || typeof (args[0] as { submit?: unknown }).submit === 'function') {
         return query(...args);
       }
+      // A prepare()d query (prepared.ts) goes by its statement name: parsed once per connection.
+      const name = typeof args[0] === 'string' && Array.isArray(args[1]) && args.length === 2 ? statementName(text) : undefined;
+      if (name) args.splice(0, 2, { name, text, values: args[1] });
       const checkoutWaitMs = client[pendingWait];
       client[pendingWait] = undefined;
       const started = performance.now();

@@ -12,6 +12,8 @@ import type { Logger } from '../lib/logger.ts';
 import { sweepUnclaimedUploads } from '../modules/attachments/service.ts';
 import { createAttachmentStorage } from '../modules/attachments/storage.ts';
 import { createBackup } from '../modules/backups/service.ts';
+import { EVERYONE_MENTION_JOB, fanOutEveryoneMention, type EveryoneMention } from '../modules/groups/channel-notify.ts';
+import { sweepDeadInvites } from '../modules/groups/invites.ts';
 import { markIdleUsers } from '../modules/presence/idle-sweep.ts';
 import { sweepExpiredSessions } from '../modules/sessions/service.ts';
 import { sweepExpiredNonces } from '../modules/wallet/queries.ts';
@@ -48,6 +50,8 @@ export const JOBS = {
   nonceSweep: 'wallet.sweep-nonces',
   gatewaySweep: 'gateway.sweep',
   uploadSweep: 'attachments.sweep-unclaimed',
+  groupEveryoneMention: EVERYONE_MENTION_JOB,
+  groupInviteSweep: 'groups.sweep-invites',
 } as const;
 
 /** Wallet nonces are kept this long past expiry (a day: enough to diagnose a failed sign-in). */
@@ -140,6 +144,33 @@ export function scheduledJobs(config: Config): JobDefinition[] {
         } finally {
           storage.close();
         }
+      },
+    },
+    {
+      // A permitted @everyone: a mention to every member who may view the channel, enqueued
+      // in the send's transaction (docs/groups.md). Not stately: every message is its own job.
+      name: JOBS.groupEveryoneMention,
+      policy: 'standard',
+      retryLimit: 5,
+      retryDelaySeconds: 10,
+      retryBackoff: true,
+      expireInSeconds: 600,
+      batchSize: 4,
+      async run({ database, events }, data) {
+        return { notified: await fanOutEveryoneMention(database.db, events, data as unknown as EveryoneMention) };
+      },
+    },
+    {
+      // Invites that are expired or used up (docs/groups.md).
+      name: JOBS.groupInviteSweep,
+      policy: 'stately',
+      retryLimit: 3,
+      retryDelaySeconds: 60,
+      retryBackoff: true,
+      expireInSeconds: 600,
+      schedule: { cron: '41 * * * *', timeZone: 'UTC' },
+      async run({ database }) {
+        return { deleted: await sweepDeadInvites(database.db) };
       },
     },
   ];

@@ -63,8 +63,13 @@ describe('scheduled jobs', () => {
       [JOBS.nonceSweep]: { cron: '7 * * * *', timeZone: 'UTC' },
       [JOBS.gatewaySweep]: { cron: '*/5 * * * *', timeZone: 'UTC' },
       [JOBS.uploadSweep]: { cron: '23 * * * *', timeZone: 'UTC' },
+      [JOBS.groupInviteSweep]: { cron: '41 * * * *', timeZone: 'UTC' },
     });
-    expect(jobs.every((j) => j.policy === 'stately')).toBe(true);
+    // Scheduled jobs are stately; queue-only jobs (one per @everyone message) are not.
+    expect(jobs.filter((j) => j.schedule).every((j) => j.policy === 'stately')).toBe(true);
+    const fanOut = jobs.find((j) => j.name === JOBS.groupEveryoneMention);
+    expect(fanOut?.policy).toBe('standard');
+    expect(fanOut?.schedule).toBeUndefined();
   });
 
   it('registers the schedules in the queue with the configured cron and time zone', async () => {
@@ -72,7 +77,7 @@ describe('scheduled jobs', () => {
     const schedules = await worker.boss.getSchedules();
     const backup = schedules.find((s) => s.name === JOBS.backup);
     expect(backup).toMatchObject({ cron: '30 2 * * *', options: { tz: 'Europe/Berlin' } });
-    expect(schedules.map((s) => s.name).sort()).toEqual([JOBS.backup, JOBS.idleSweep, JOBS.sessionSweep, JOBS.nonceSweep, JOBS.gatewaySweep, JOBS.uploadSweep].sort());
+    expect(schedules.map((s) => s.name).sort()).toEqual([JOBS.backup, JOBS.idleSweep, JOBS.sessionSweep, JOBS.nonceSweep, JOBS.gatewaySweep, JOBS.uploadSweep, JOBS.groupInviteSweep].sort());
     const queue = await worker.boss.getQueue(JOBS.backup);
     expect(queue).toMatchObject({ policy: 'stately', retryLimit: 3, retryBackoff: true });
     await worker.stop(1000);

@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   rate_limited: 429,
   internal_error: 500,
   database_unavailable: 503,
+  /** A job queue the request needs was never declared: no job worker has started yet (docs/operations.md). */
+  job_queue_unavailable: 503,
   // Wallet sign-in (EIP-4361), see docs/wallet.md. Authentication failures are 401.
   /** The message names another domain (host[:port]) or URI scheme than this server's. */
   siwe_domain_mismatch: 401,

@@ -2,7 +2,13 @@
 // under the channel's permission rules; unread counts, mentions and @everyone.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp } from '../../../test/app-harness.ts';
+import { countQueries } from '../../../test/db.ts';
 import { multipartBody, PNG } from '../attachments/test-helpers.ts';
+import { sql } from 'kysely';
+import { scheduledJobs } from '../../jobs/definitions.ts';
+import { startJobWorker } from '../../jobs/worker.ts';
+import { EVERYONE_MENTION_JOB, fanOutEveryoneMention } from './channel-notify.ts';
+import { channelSendParams, channelSendQuery } from './channel-send.ts';
 import { Permission as P } from './permissions.ts';
 
 const api = useTestApp();
@@ -28,11 +34,48 @@ beforeAll(async () => {
   everyoneId = (await call(owner, 'GET', `/groups/${groupId}/roles`)).json().data.find((r: { is_default: boolean }) => r.is_default).id;
 });
 
+/** A job worker on the test database running only the @everyone fan-out. */
+const startWorker = () =>
+  startJobWorker({
+    config: api.t.config,
+    logger: api.t.logger,
+    database: api.t,
+    applicationName: 'cgraph-test-worker',
+    pollingIntervalSeconds: 0.5,
+    definitions: scheduledJobs(api.t.config).filter((d) => d.name === EVERYONE_MENTION_JOB),
+  });
+
+async function until(condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 const send = (as: User, channelId: string, body: object) => call(as, 'POST', `/channels/${channelId}/messages`, body);
 const notificationsOf = (userId: string) =>
   api.t.db.selectFrom('notifications').select(['type', 'actor_id', 'data']).where('user_id', '=', userId).orderBy('inserted_at').execute();
 
 describe('sending and history', () => {
+  it('a plain send is the access load and ONE statement (seq, insert, read position); a non-member changes nothing', async () => {
+    const { result, queries } = await countQueries(api.t, () => send(amy, general, { content: 'counted' }));
+    expect(result.statusCode).toBe(201);
+    const writes = queries.filter((q) => /\b(INSERT|UPDATE|DELETE)\b/i.test(q) && /channel/.test(q));
+    expect(writes).toHaveLength(1);
+    expect(writes[0]).toMatch(/UPDATE "?channels"?[\s\S]*INSERT INTO "?channel_messages"?[\s\S]*INSERT INTO "?channel_read_states"?/);
+    expect(queries.some((q) => /^\s*begin/i.test(q))).toBe(false);
+    const state = await api.t.db.selectFrom('channel_read_states').select('last_read_seq').where('channel_id', '=', general).where('user_id', '=', amy.user.id).executeTakeFirstOrThrow();
+    expect(state.last_read_seq).toBe(result.json().seq);
+
+    // The statement's own guard: someone who is not a member of the group sends nothing.
+    const seq = async () => (await api.t.db.selectFrom('channels').select('last_message_seq').where('id', '=', general).executeTakeFirstOrThrow()).last_message_seq;
+    const at = await seq();
+    const { rows } = await channelSendQuery(channelSendParams({ containerId: general, senderId: out.user.id, content: 'sneaky', type: 'text' })).execute(api.t.db);
+    expect(rows[0]).toMatchObject({ refused: null, id: null });
+    expect(await seq()).toBe(at);
+  });
+
   it('stores in channel_messages with a dense seq; nonce retries return the first message', async () => {
     const channel = (await call(owner, 'POST', `/groups/${groupId}/channels`, { name: 'seq' })).json().id;
     const first = await send(amy, channel, { content: ' hi ', nonce: 'n-1' });
@@ -141,18 +184,36 @@ describe('mentions', () => {
     expect(mention).toMatchObject({ actor_id: amy.user.id, data: { group_id: groupId, channel_id: general } });
   });
 
-  it('@everyone pings every viewer only with MENTION_EVERYONE; otherwise it is plain text', async () => {
+  it('@everyone pings every viewer only with MENTION_EVERYONE, through a job enqueued with the message', async () => {
     const channel = (await call(owner, 'POST', `/groups/${groupId}/channels`, { name: 'pings', is_private: true })).json().id;
     await call(owner, 'PUT', `/channels/${channel}/permissions/${everyoneId}`, { allow: P.VIEW_CHANNEL, deny: 0 });
     const before = async (u: User) => (await notificationsOf(u.user.id)).filter((n) => (n.data as { channel_id?: string }).channel_id === channel).length;
+    // The job's queue exists once a worker has declared it; none runs yet: the message
+    // commits with its job, which waits in the queue as it would across a crash.
+    const stopped = await startWorker();
+    await stopped.stop(1000);
     expect((await send(amy, channel, { content: 'hey @everyone' })).statusCode).toBe(201);
+    const pinged = await send(mod, channel, { content: 'hey @everyone' });
+    expect(pinged.statusCode).toBe(201);
+    const jobs = await sql<{ data: { channel_id: string; message_id: string } }>`
+      SELECT data FROM pgboss.job WHERE name = ${EVERYONE_MENTION_JOB} AND state = 'created'`.execute(api.t.db);
+    // amy lacks MENTION_EVERYONE: plain text, no job.
+    expect(jobs.rows.map((j) => j.data)).toEqual([{ channel_id: channel, message_id: pinged.json().id }]);
     expect(await before(ben)).toBe(0);
-    expect((await send(mod, channel, { content: 'hey @everyone' })).statusCode).toBe(201);
-    expect(await before(ben)).toBe(1);
+
+    const worker = await startWorker();
+    try {
+      await until(async () => (await before(ben)) === 1);
+    } finally {
+      await worker.stop(1000);
+    }
     expect(await before(amy)).toBe(1);
     expect(await before(owner)).toBe(1);
     expect(await before(mod)).toBe(0);
     expect(await before(out)).toBe(0);
+    // A retried job (the process died after its insert) adds nothing.
+    await fanOutEveryoneMention(api.t.db, undefined, jobs.rows[0]!.data);
+    expect(await before(ben)).toBe(1);
   });
 
   it('a reply notifies the author of the message replied to', async () => {

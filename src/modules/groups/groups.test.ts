@@ -2,6 +2,7 @@
 // joining, leaving, kicks, bans, nicknames, ownership and deletion.
 import { describe, expect, it } from 'vitest';
 import { useTestApp } from '../../../test/app-harness.ts';
+import { sweepDeadInvites } from './invites.ts';
 import { Permission as P } from './permissions.ts';
 
 const api = useTestApp();
@@ -192,6 +193,24 @@ describe('invite management', () => {
     expect((await del(wes, `/groups/${group.id}/invites/${defaultCode}`)).statusCode).toBe(204);
     expect((await get(wes, `/groups/${group.id}`)).json().invite_code).toBeNull();
     expect((await del(wes, `/groups/${group.id}/invites/${defaultCode}`)).statusCode).toBe(404);
+  });
+
+  it('the sweep deletes expired and used-up invites, and keeps live ones and the default', async () => {
+    const zed = await api.register('gr_zed');
+    const amo = await api.register('gr_amo');
+    const group = await newGroup(zed);
+    const code = async (body: object) => (await post(zed, `/groups/${group.id}/invite`, body)).json<{ invite_code: string }>().invite_code;
+    const defaultCode = await code({});
+    const expired = await code({ expires_in_seconds: 60 });
+    const usedUp = await code({ max_uses: 1 });
+    const live = await code({ max_uses: 2, expires_in_seconds: 3600 });
+    await api.t.db.updateTable('group_invites').set({ expires_at: new Date(Date.now() - 1000) }).where('code', '=', expired).execute();
+    expect((await post(amo, `/invites/${usedUp}`)).statusCode).toBe(200);
+    expect(await sweepDeadInvites(api.t.db)).toBeGreaterThanOrEqual(2);
+    const left = await api.t.db.selectFrom('group_invites').select('code').where('group_id', '=', group.id).execute();
+    expect(left.map((i) => i.code).sort()).toEqual([defaultCode, live].sort());
+    expect((await get(zed, `/groups/${group.id}`)).json().invite_code).toBe(defaultCode);
+    expect(await sweepDeadInvites(api.t.db)).toBe(0);
   });
 });
 

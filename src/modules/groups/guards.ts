@@ -31,6 +31,13 @@ export async function viewableChannel(db: Db, channelId: string, userId: string)
   return found;
 }
 
+/** A channel the caller may view and that carries text; voice channels have no messages (422). */
+export async function textChannel(db: Db, channelId: string, userId: string): Promise<ChannelAccess> {
+  const found = await viewableChannel(db, channelId, userId);
+  if (found.channel.type === 'voice') throw new AppError('channel_not_text', 'voice channels carry no messages', 422);
+  return found;
+}
+
 export function requirePermission(permissions: number, bit: number): void {
   if (!has(permissions, bit)) {
     throw new AppError('missing_permission', `this needs the ${permissionNames(bit).join(', ')} permission`, 403);

@@ -187,3 +187,21 @@ export async function revokeInvite(db: Db, userId: string, groupId: string, code
   if (invite.inviter_id !== userId) requirePermission(access.permissions, Permission.MANAGE_GROUP);
   await db.deleteFrom('group_invites').where('group_id', '=', groupId).where('code', '=', code).execute();
 }
+
+/**
+ * Deletes the invites that can never be redeemed again: expired, or with every use taken
+ * (the scheduled job JOBS.groupInviteSweep). A group's default invite has no limits, so it
+ * is never one of them. Returns how many were deleted.
+ */
+export async function sweepDeadInvites(db: Db): Promise<number> {
+  const result = await db
+    .deleteFrom('group_invites')
+    .where((eb) =>
+      eb.or([
+        eb('expires_at', '<=', sql<Date>`now()`),
+        eb.and([eb('max_uses', 'is not', null), eb('uses', '>=', eb.ref('max_uses'))]),
+      ]),
+    )
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

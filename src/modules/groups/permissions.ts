@@ -1,12 +1,14 @@
 // Who may do what in a group: the permission bitfield of the contract (API.md), ONE pure
 // function that resolves a member's permissions (for the group, and for a channel), the
 // role hierarchy, and the loaders that fetch exactly what that function needs, fresh on
-// every request (one statement for a group, one for a channel, two for a channel list).
+// every request (one statement for a group, one for a channel; the channel list, one statement
+// too, is channels.ts and folds its overwrites in SQL for channelPermissionsFolded).
 // REST routes and the realtime gateway both decide through here; nothing caches a
 // decision beyond the request, so removing a member or a role counts on the next call.
 import { sql } from 'kysely';
 import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import type { Db } from '../../db/database.ts';
+import { prepare } from '../../db/prepared.ts';
 
 export const Permission = {
   VIEW_CHANNEL: 1,
@@ -108,6 +110,35 @@ export function basePermissions(m: MemberContext): number {
 }
 
 /**
+ * The overwrites of one channel that apply to one member, folded: the `@everyone`
+ * overwrite, and the member's role overwrites OR-ed together (all their allows, all their
+ * denies). A missing overwrite folds to 0 / 0, which changes nothing. The channel list
+ * gets this folded shape straight from SQL (bit_or), every other caller from
+ * foldOverwrites: either way the rule that applies it is channelPermissionsFolded.
+ */
+export interface FoldedOverwrites {
+  everyoneAllow: number;
+  everyoneDeny: number;
+  rolesAllow: number;
+  rolesDeny: number;
+}
+
+/** Folds the overwrites that concern `m` (@everyone's, their roles'); others are ignored. */
+export function foldOverwrites(m: MemberContext, overwrites: readonly Overwrite[]): FoldedOverwrites {
+  const folded: FoldedOverwrites = { everyoneAllow: 0, everyoneDeny: 0, rolesAllow: 0, rolesDeny: 0 };
+  for (const overwrite of overwrites) {
+    if (overwrite.role_id === m.everyone.id) {
+      folded.everyoneAllow |= overwrite.allow;
+      folded.everyoneDeny |= overwrite.deny;
+    } else if (m.roles.some((role) => role.id === overwrite.role_id)) {
+      folded.rolesAllow |= overwrite.allow;
+      folded.rolesDeny |= overwrite.deny;
+    }
+  }
+  return folded;
+}
+
+/**
  * Permissions in one channel. Owner and ADMINISTRATOR: everything. Otherwise the base
  * permissions, then the `@everyone` overwrite (deny, then allow), then the member's role
  * overwrites taken together (all their denies, then all their allows, so an allow on any
@@ -117,22 +148,21 @@ export function basePermissions(m: MemberContext): number {
  * SEND_MESSAGES also needs MANAGE_MESSAGES. Without VIEW_CHANNEL no channel bit survives.
  */
 export function channelPermissions(m: MemberContext, channel: ChannelFacts, overwrites: readonly Overwrite[]): number {
-  const base = basePermissions(m);
+  return channelPermissionsFolded(basePermissions(m), channel, foldOverwrites(m, overwrites));
+}
+
+/**
+ * channelPermissions from the member's base permissions (basePermissions, computed once
+ * per request however many channels) and the channel's folded overwrites: THE rule, which
+ * every channel decision (REST, the channel list, the gateway) ends in.
+ */
+export function channelPermissionsFolded(base: number, channel: Pick<ChannelFacts, 'type' | 'is_private'>, o: FoldedOverwrites): number {
   // ALL_PERMISSIONS includes ADMINISTRATOR: only the owner and administrators have it.
   if (base === ALL_PERMISSIONS) return ALL_PERMISSIONS;
   if (base === 0) return 0;
   let permissions = channel.is_private ? base & ~Permission.VIEW_CHANNEL : base;
-  const everyone = overwrites.find((o) => o.role_id === m.everyone.id);
-  if (everyone) permissions = (permissions & ~everyone.deny) | everyone.allow;
-  const roleIds = new Set(m.roles.map((role) => role.id));
-  let allow = 0;
-  let deny = 0;
-  for (const overwrite of overwrites) {
-    if (!roleIds.has(overwrite.role_id)) continue;
-    allow |= overwrite.allow;
-    deny |= overwrite.deny;
-  }
-  permissions = ((permissions & ~deny) | allow) & ALL_PERMISSIONS;
+  permissions = (permissions & ~o.everyoneDeny) | o.everyoneAllow;
+  permissions = ((permissions & ~o.rolesDeny) | o.rolesAllow) & ALL_PERMISSIONS;
   if (channel.type === 'announcement' && !has(permissions, Permission.MANAGE_MESSAGES)) {
     permissions &= ~Permission.SEND_MESSAGES;
   }
@@ -197,7 +227,7 @@ export interface GroupAccess extends MemberContext {
 }
 
 // The group, @everyone (e) and the membership (gm, left-joined): both loaders select these.
-const ACCESS_COLUMNS = [
+export const ACCESS_COLUMNS = [
   'g.id',
   'g.name',
   'g.description',
@@ -215,37 +245,40 @@ const ACCESS_COLUMNS = [
   'gm.nickname',
 ] as const;
 
+/** The roles of member `gm` (not @everyone) as a JSON array of RoleGrant: the loaders' `roles` column. */
+export const MEMBER_ROLES = sql<RoleGrant[]>`(
+  SELECT coalesce(json_agg(json_build_object('id', r.id, 'position', r.position, 'permissions', r.permissions)), '[]'::json)
+  FROM group_member_roles AS gmr JOIN roles AS r ON r.id = gmr.role_id
+  WHERE gmr.group_member_id = gm.id
+)`;
+
+// Compile-once (db/prepared.ts): every group request starts with one of these loaders.
+const groupAccessStatement = prepare((db, p: { groupId: string; userId: string }) =>
+  db
+    .selectFrom('groups as g')
+    .innerJoin('roles as e', (join) => join.onRef('e.group_id', '=', 'g.id').on('e.is_default', '=', true))
+    .leftJoin('group_members as gm', (join) => join.onRef('gm.group_id', '=', 'g.id').on('gm.user_id', '=', p.userId))
+    .select([
+      ...ACCESS_COLUMNS,
+      (eb) =>
+        eb
+          .exists(eb.selectFrom('group_bans as b').select('b.user_id').whereRef('b.group_id', '=', 'g.id').where('b.user_id', '=', p.userId))
+          .as('banned'),
+      MEMBER_ROLES.as('roles'),
+    ])
+    .where('g.id', '=', p.groupId),
+);
+
 /**
  * The group, the user's membership and roles, @everyone and whether the user is banned:
  * one statement. undefined when the group does not exist.
  */
 export async function loadGroupAccess(db: Db, groupId: string, userId: string): Promise<GroupAccess | undefined> {
-  const row = await db
-    .selectFrom('groups as g')
-    .innerJoin('roles as e', (join) => join.onRef('e.group_id', '=', 'g.id').on('e.is_default', '=', true))
-    .leftJoin('group_members as gm', (join) => join.onRef('gm.group_id', '=', 'g.id').on('gm.user_id', '=', userId))
-    .select([
-      ...ACCESS_COLUMNS,
-      (eb) =>
-        eb
-          .exists(eb.selectFrom('group_bans as b').select('b.user_id').whereRef('b.group_id', '=', 'g.id').where('b.user_id', '=', userId))
-          .as('banned'),
-      (eb) =>
-        jsonArrayFrom(
-          eb
-            .selectFrom('group_member_roles as gmr')
-            .innerJoin('roles as r', 'r.id', 'gmr.role_id')
-            .select(['r.id', 'r.position', 'r.permissions'])
-            .whereRef('gmr.group_member_id', '=', 'gm.id'),
-        ).as('roles'),
-    ])
-    .where('g.id', '=', groupId)
-    .executeTakeFirst();
-  if (!row) return undefined;
-  return toAccess(row, userId);
+  const [row] = await groupAccessStatement(db, { groupId, userId });
+  return row ? toAccess(row, userId) : undefined;
 }
 
-type AccessRow = GroupAccess['group'] & {
+export type AccessRow = GroupAccess['group'] & {
   everyone_id: string;
   everyone_position: number;
   everyone_permissions: number;
@@ -255,7 +288,8 @@ type AccessRow = GroupAccess['group'] & {
   roles: Array<{ id: string; position: number; permissions: number }>;
 };
 
-function toAccess(row: AccessRow, userId: string): GroupAccess {
+/** A GroupAccess from a row of ACCESS_COLUMNS, `banned` and the member's `roles`. */
+export function toAccess(row: AccessRow, userId: string): GroupAccess {
   const context: MemberContext = {
     userId,
     groupId: row.id,
@@ -306,28 +340,16 @@ export interface ChannelAccess {
   permissions: number;
 }
 
-/**
- * A channel with its group access and the overwrites that concern the user: one
- * statement (the group part is the same as loadGroupAccess). undefined when the channel
- * does not exist.
- */
-export async function loadChannelAccess(db: Db, channelId: string, userId: string): Promise<ChannelAccess | undefined> {
-  const row = await db
+const channelAccessStatement = prepare((db, p: { channelId: string; userId: string }) =>
+  db
     .selectFrom('channels as c')
     .innerJoin('groups as g', 'g.id', 'c.group_id')
     .innerJoin('roles as e', (join) => join.onRef('e.group_id', '=', 'g.id').on('e.is_default', '=', true))
-    .leftJoin('group_members as gm', (join) => join.onRef('gm.group_id', '=', 'g.id').on('gm.user_id', '=', userId))
+    .leftJoin('group_members as gm', (join) => join.onRef('gm.group_id', '=', 'g.id').on('gm.user_id', '=', p.userId))
     .select([
       ...ACCESS_COLUMNS,
       sql<boolean>`false`.as('banned'),
-      (eb) =>
-        jsonArrayFrom(
-          eb
-            .selectFrom('group_member_roles as gmr')
-            .innerJoin('roles as r', 'r.id', 'gmr.role_id')
-            .select(['r.id', 'r.position', 'r.permissions'])
-            .whereRef('gmr.group_member_id', '=', 'gm.id'),
-        ).as('roles'),
+      MEMBER_ROLES.as('roles'),
       'c.id as channel_id',
       'c.category_id',
       'c.name as channel_name',
@@ -359,8 +381,16 @@ export async function loadChannelAccess(db: Db, channelId: string, userId: strin
             ),
         ).as('overwrites'),
     ])
-    .where('c.id', '=', channelId)
-    .executeTakeFirst();
+    .where('c.id', '=', p.channelId),
+);
+
+/**
+ * A channel with its group access and the overwrites that concern the user: one
+ * statement (the group part is the same as loadGroupAccess). undefined when the channel
+ * does not exist.
+ */
+export async function loadChannelAccess(db: Db, channelId: string, userId: string): Promise<ChannelAccess | undefined> {
+  const [row] = await channelAccessStatement(db, { channelId, userId });
   if (!row) return undefined;
   const access = toAccess(row, userId);
   const channel: ChannelRow = {

@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Db } from '../../db/database.ts';
 import type { EventBus } from '../../events/bus.ts';
 import { caller, type RequireAuth } from '../../http/auth.ts';
+import { sendRendered } from '../../http/rendered.ts';
 import { errors, noContent } from '../../http/schemas.ts';
 import type { AttachmentStorage } from '../attachments/storage.ts';
 import { editMessageBody, historyQuery, message, messageList, messageParams, reactionParams, readBody, readResult, sendMessageBody } from '../messaging/schemas.ts';
@@ -91,7 +92,7 @@ export const channelsRoutes =
           response: { 200: channelList, ...errors(401, 404) },
         },
       },
-      async (request) => ({ data: await channels.listChannels(db, me(request), request.params.id), next_cursor: null }),
+      async (request, reply) => sendRendered(reply, await channels.listChannels(db, me(request), request.params.id)),
     );
 
     app.post(
@@ -115,7 +116,7 @@ export const channelsRoutes =
           response: { 200: channelList, ...errors(400, 401, 403, 404, 422) },
         },
       },
-      async (request) => ({ data: await channels.reorder(db, events, me(request), request.params.id, request.body), next_cursor: null }),
+      async (request, reply) => sendRendered(reply, await channels.reorder(db, events, me(request), request.params.id, request.body)),
     );
 
     app.get(
@@ -172,7 +173,7 @@ export const channelsRoutes =
         ...authed,
         schema: { ...base, summary: 'History, newest first (READ_HISTORY)', params: channelParams, querystring: historyQuery, response: { 200: messageList, ...errors(400, 401, 403, 404, 422) } },
       },
-      async (request) => messages.listChannelMessages(db, me(request), request.params.id, request.query),
+      async (request, reply) => sendRendered(reply, await messages.listChannelMessages(db, me(request), request.params.id, request.query)),
     );
 
     app.post(

@@ -7,6 +7,7 @@ import type { Db } from '../../db/database.ts';
 import { transaction } from '../../db/unit-of-work.ts';
 import type { EventBus } from '../../events/bus.ts';
 import { AppError, NotFoundError, ValidationError } from '../../lib/errors.ts';
+import type { RenderedJson } from '../../lib/rendered-json.ts';
 import type { AttachmentStorage } from '../attachments/storage.ts';
 import { writable } from './conversation-send.ts';
 import { requireParticipant } from './conversations.ts';
@@ -20,7 +21,9 @@ import {
   MESSAGE_MAX_LENGTH,
   readTargetSeq,
   softDeleteMessage,
+  type HistoryGuard,
   type HistoryOptions,
+  type MessagePage,
   type MessageView,
 } from './messages.ts';
 import { react, unreact } from './reactions.ts';
@@ -35,19 +38,21 @@ export interface MessagingOptions {
 
 export { mentionedUsernames, sendMessage, type SendInput } from './conversation-send.ts';
 
+/** Participants only: the guard of a conversation's history page (HistoryOptions.guard). */
+const participantGuard: HistoryGuard = ({ containerId, viewerId }) => sql<boolean>`EXISTS (
+  SELECT 1 FROM conversation_participants AS g WHERE g.conversation_id = ${containerId}::uuid AND g.user_id = ${viewerId}::uuid
+)`;
+
 export async function listConversationMessages(
   db: Db,
   userId: string,
   conversationId: string,
   opts: HistoryOptions,
-) {
+): Promise<RenderedJson<MessagePage>> {
   // The participant check rides in the page's statement (one round trip per page); only an
   // empty page needs the separate check, to answer 404 to a non-participant.
-  const guard = sql<boolean>`EXISTS (
-    SELECT 1 FROM conversation_participants AS g WHERE g.conversation_id = ${conversationId}::uuid AND g.user_id = ${userId}::uuid
-  )`;
-  const page = await listMessages(db, CONVERSATION, conversationId, userId, { ...opts, guard });
-  if (page.data.length === 0) await requireParticipant(db, conversationId, userId);
+  const page = await listMessages(db, CONVERSATION, conversationId, userId, { ...opts, guard: participantGuard });
+  if (page.size === 0) await requireParticipant(db, conversationId, userId);
   return page;
 }
 

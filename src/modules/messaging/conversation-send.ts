@@ -1,7 +1,10 @@
 // Sending a message in a conversation: the hot path, so a plain text message is ONE
 // statement (access check, seq bump, insert, participants' activity, notifications;
 // docs/messaging.md "Send"), plus the access check every other write shares (writable).
+// The shape of that statement is not the conversation's own: sendStatementAt builds it for
+// any location from the parts the owning context supplies (channels: groups/channel-send.ts).
 import { sql, type RawBuilder } from 'kysely';
+import type { MessageLocation } from './location.ts';
 import type { Db } from '../../db/database.ts';
 import { prepare } from '../../db/prepared.ts';
 import { fail, transaction } from '../../db/unit-of-work.ts';
@@ -69,60 +72,89 @@ export interface SendParams extends AppendParams {
 }
 
 export type SendRow = AppendedRow & {
-  /** NULL: the sender is not a participant. */
-  blocked: boolean | null;
+  /** NULL: the sender may not see the container (`me` was empty); true: the context refused the write. */
+  refused: boolean | null;
   notified: Array<{ id: string; user_id: string; type: string }>;
 };
 
+/** What the owning context adds to the one-statement send (sendStatementAt). */
+export interface SendStatementParts {
+  /**
+   * The body of CTE `me`: one row when the sender may see the container, with a boolean
+   * column `refused` (true: they see it but may not write, e.g. a blocked DM). The seq bump
+   * and insert run only when `me` has a row that is not refused. Other columns are free for
+   * the parts below.
+   */
+  me: RawBuilder<unknown>;
+  /**
+   * The body of CTE `touched`, run after the insert (reads `appended`): the per-member rows
+   * a send moves, at least the sender's read position (one's own message is never unread).
+   */
+  touched: RawBuilder<unknown>;
+  /**
+   * The recipients of notifications (notifyRecipientsSql: `user_id, type, data,
+   * collapse_key`); may read `me`, `appended` and `touched`.
+   */
+  recipients: RawBuilder<unknown>;
+}
+
 /**
- * The whole of a send in ONE statement (compile-once): the sender's participation and the
- * DM block (`me`), the seq bump and insert guarded by them (appendCtes), every
- * participant's last_activity_at and the sender's read position (own messages are never
- * unread), and one notification per other participant, the most specific kind: `mention`
- * (an @username of a participant), else `reply` (the author of the message replied to),
- * else `message` unless they muted the conversation, collapsed per conversation
- * (notifyRecipientsSql: never to the sender or to someone who blocked them). Each CTE
- * reads the one before it, so the conversation's row lock is taken first, as in every
- * other write to a conversation. Compiled once (sendStatement); exported for the
- * benchmark's plain-pg baseline of the same statement.
+ * The whole of a send at any location in ONE statement: the sender's access (`me`), the
+ * seq bump and insert guarded by it (appendCtes), the context's per-member updates
+ * (`touched`) and one notification per recipient (notifyRecipientsSql: never to the sender
+ * or to someone who blocked them). Each CTE reads the one before it, so the container's
+ * row lock is taken first, as in every other write to it. One round trip, and a
+ * transaction of its own when run alone.
+ */
+export function sendStatementAt(loc: MessageLocation, p: AppendParams, parts: SendStatementParts): RawBuilder<SendRow> {
+  return sql<SendRow>`
+    WITH me AS (${parts.me}),
+    ${appendCtes(loc, p, sql<boolean>`EXISTS (SELECT 1 FROM me WHERE NOT me.refused)`)},
+    touched AS (${parts.touched}),
+    notified AS (${notifyRecipientsSql(parts.recipients, sql<string>`${p.senderId}::uuid`)})
+    SELECT me.refused, ${APPENDED_COLUMNS},
+      (SELECT coalesce(json_agg(json_build_object('id', n.id, 'user_id', n.user_id, 'type', n.type)), '[]'::json)
+       FROM notified AS n) AS notified
+    FROM (SELECT 1) AS one LEFT JOIN me ON true LEFT JOIN appended AS m ON true`;
+}
+
+/**
+ * A conversation send in ONE statement (sendStatementAt, compiled once: sendStatement): the
+ * sender's participation and the DM block (`me`), every participant's last_activity_at and
+ * the sender's read position (`touched`), and one notification per other participant, the
+ * most specific kind: `mention` (an @username of a participant), else `reply` (the author
+ * of the message replied to), else `message` unless they muted the conversation,
+ * collapsed per conversation. Exported for the benchmark's plain-pg baseline.
  */
 export function sendStatementQuery(p: SendParams): RawBuilder<SendRow> {
   const sender = sql<string>`${p.senderId}::uuid`;
-  const recipients = sql`
-    SELECT r.user_id, r.type,
-      jsonb_build_object('conversation_id', ${p.containerId}::uuid, 'message_id', m.id)
-        || CASE WHEN r.type = 'reply' THEN jsonb_build_object('reply_to_id', m.reply_to_id) ELSE '{}'::jsonb END AS data,
-      CASE WHEN r.type = 'message' THEN ${p.collapseKey}::text END AS collapse_key
-    FROM recipients AS r CROSS JOIN appended AS m`;
-  return sql<SendRow>`
-    WITH me AS (
-      SELECT ${dmBlocked()} AS blocked
+  return sendStatementAt(CONVERSATION, p, {
+    me: sql`
+      SELECT ${dmBlocked()} AS refused
       FROM conversation_participants AS p JOIN conversations AS c ON c.id = p.conversation_id
-      WHERE p.conversation_id = ${p.containerId}::uuid AND p.user_id = ${sender}
-    ),
-    ${appendCtes(CONVERSATION, p, sql<boolean>`EXISTS (SELECT 1 FROM me WHERE NOT me.blocked)`)},
-    touched AS (
+      WHERE p.conversation_id = ${p.containerId}::uuid AND p.user_id = ${sender}`,
+    touched: sql`
       UPDATE conversation_participants AS t
       SET last_activity_at = m.inserted_at,
         last_read_seq = CASE WHEN t.user_id = ${sender} THEN greatest(t.last_read_seq, m.seq) ELSE t.last_read_seq END,
         last_read_at = CASE WHEN t.user_id = ${sender} THEN now() ELSE t.last_read_at END
       FROM appended AS m
       WHERE t.conversation_id = ${p.containerId}::uuid
-      RETURNING t.user_id, t.muted
-    ),
-    recipients AS (
-      SELECT t.user_id,
-        CASE WHEN u.id IS NOT NULL THEN 'mention'
-             WHEN t.user_id = ${p.replyAuthorId}::uuid THEN 'reply'
-             WHEN NOT t.muted THEN 'message' END AS type
-      FROM touched AS t
-      LEFT JOIN users AS u ON u.id = t.user_id AND u.username = ANY(${p.names}::text[])
-    ),
-    notified AS (${notifyRecipientsSql(recipients, sender)})
-    SELECT me.blocked, ${APPENDED_COLUMNS},
-      (SELECT coalesce(json_agg(json_build_object('id', n.id, 'user_id', n.user_id, 'type', n.type)), '[]'::json)
-       FROM notified AS n) AS notified
-    FROM (SELECT 1) AS one LEFT JOIN me ON true LEFT JOIN appended AS m ON true`;
+      RETURNING t.user_id, t.muted`,
+    recipients: sql`
+      SELECT r.user_id, r.type,
+        jsonb_build_object('conversation_id', ${p.containerId}::uuid, 'message_id', m.id)
+          || CASE WHEN r.type = 'reply' THEN jsonb_build_object('reply_to_id', m.reply_to_id) ELSE '{}'::jsonb END AS data,
+        CASE WHEN r.type = 'message' THEN ${p.collapseKey}::text END AS collapse_key
+      FROM (
+        SELECT t.user_id,
+          CASE WHEN u.id IS NOT NULL THEN 'mention'
+               WHEN t.user_id = ${p.replyAuthorId}::uuid THEN 'reply'
+               WHEN NOT t.muted THEN 'message' END AS type
+        FROM touched AS t
+        LEFT JOIN users AS u ON u.id = t.user_id AND u.username = ANY(${p.names}::text[])
+      ) AS r CROSS JOIN appended AS m`,
+  });
 }
 
 const sendStatement = prepare((db, p: SendParams) => ({ compile: () => sendStatementQuery(p).compile(db) }));
@@ -256,8 +288,8 @@ export async function sendMessage(
 
 /** The message sendStatement inserted; undefined when the nonce was taken; 404 / 403 when access was refused. */
 function sent(row: SendRow | undefined): MessageRow | undefined {
-  if (!row || row.blocked === null) throw new NotFoundError('conversation');
-  if (row.blocked) throw blockedError();
+  if (!row || row.refused === null) throw new NotFoundError('conversation');
+  if (row.refused) throw blockedError();
   return appendedMessage(row);
 }
 

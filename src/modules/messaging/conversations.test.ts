@@ -347,9 +347,19 @@ describe('visibility, mute and the list', () => {
       cursor = page.next_cursor;
     }
     expect(rest.sort()).toEqual([ids[1], ids[3], ids[4]].sort());
-    expect(
-      (await api.call({ method: 'GET', url: '/api/v1/conversations?cursor=garbage', token: me.token }))
-        .statusCode,
-    ).toBe(400);
+    for (const bad of ['garbage', Buffer.from('["not a time","01a216a7-d233-71c8-8dcb-060379ac976c"]').toString('base64url')]) {
+      const res = await api.call({ method: 'GET', url: `/api/v1/conversations?cursor=${bad}`, token: me.token });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error.code).toBe('invalid_cursor');
+    }
+    // The list (rendered by PostgreSQL) holds exactly what GET /conversations/:id returns,
+    // for a named group with several participants too.
+    const group = (await create(me, { user_ids: [peers[3]!.user.id, peers[4]!.user.id], name: 'Ré "quoted" ✓' })).json();
+    const all = (await api.call({ method: 'GET', url: '/api/v1/conversations?limit=100', token: me.token })).json();
+    expect(all.data.map((c: { id: string }) => c.id)).toContain(group.id);
+    for (const listed of all.data) {
+      const one = await api.call({ method: 'GET', url: `/api/v1/conversations/${listed.id}`, token: me.token });
+      expect(listed).toEqual(one.json());
+    }
   });
 });

@@ -7,11 +7,14 @@
 import { sql, type RawBuilder } from 'kysely';
 import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import type { Db } from '../../db/database.ts';
-import { keysetPage } from '../../db/pagination.ts';
+import { decodeCursor, encodeCursor, invalidCursor, isBadInput, MAX_PAGE_SIZE } from '../../db/pagination.ts';
+import { prepare } from '../../db/prepared.ts';
+import { isoText, renderedPage, type RenderedPageRow } from '../../db/rendered.ts';
 import { fail, transaction } from '../../db/unit-of-work.ts';
 import type { DomainEvent, EventBus } from '../../events/bus.ts';
 import { AppError, NotFoundError, ValidationError } from '../../lib/errors.ts';
-import { newId } from '../../lib/ids.ts';
+import { isUuid, newId } from '../../lib/ids.ts';
+import { RenderedJson } from '../../lib/rendered-json.ts';
 import { blockedEitherWayAmong, blockExists } from '../friends/blocks.ts';
 import { CONVERSATION } from './location.ts';
 import { appendMessage, type MessageRow } from './messages.ts';
@@ -134,22 +137,73 @@ function toView(row: ConversationRow): ConversationView {
   };
 }
 
+interface ListParams extends Record<string, unknown> {
+  userId: string;
+  afterAt: string | undefined;
+  afterId: string | undefined;
+  limit: number;
+  fetch: number;
+}
+
+/** toView in SQL, for a row of conversation_participants (cp) joined to conversations (c). */
+const conversationJson = sql<unknown>`json_build_object(
+  'id', c.id, 'is_group', c.is_group, 'name', c.name, 'owner_id', c.owner_id,
+  'last_message_at', ${isoText('c.last_message_at')}, 'last_message_seq', c.last_message_seq,
+  'last_read_seq', cp.last_read_seq, 'unread_count', greatest(0, c.last_message_seq - cp.last_read_seq),
+  'muted', cp.muted,
+  'participants', (
+    SELECT coalesce(json_agg(json_build_object(
+      'id', u.id, 'username', u.username, 'display_name', u.display_name, 'avatar_url', u.avatar_url,
+      'joined_at', ${isoText('pp.joined_at')}) ORDER BY pp.joined_at, u.id), '[]'::json)
+    FROM conversation_participants AS pp JOIN users AS u ON u.id = pp.user_id
+    WHERE pp.conversation_id = cp.conversation_id),
+  'inserted_at', ${isoText('c.inserted_at')})`;
+
+/** One page of the list: a range of the participants' (user_id, last_activity_at, conversation_id) index. */
+export function conversationPageQuery(db: Db, after: boolean, p: ListParams) {
+  let range = db
+    .selectFrom('conversation_participants as cp')
+    .innerJoin('conversations as c', 'c.id', 'cp.conversation_id')
+    .where('cp.user_id', '=', p.userId)
+    .select(['cp.conversation_id as id', 'cp.last_activity_at as at', conversationJson.as('view')]);
+  if (after) {
+    range = range.where(sql<boolean>`(cp.last_activity_at, cp.conversation_id) < (${p.afterAt}::timestamptz, ${p.afterId}::uuid)`);
+  }
+  const ordered = range.orderBy('cp.last_activity_at', 'desc').orderBy('cp.conversation_id', 'desc').limit(p.fetch);
+  const order = sql`r.at DESC, r.id DESC`;
+  return { compile: () => renderedPage(ordered, { order, display: sql`v.n`, limit: p.limit, keys: ['at', 'id'] }).compile(db) };
+}
+
+const firstPage = prepare((db, p: ListParams) => conversationPageQuery(db, false, p));
+const laterPage = prepare((db, p: ListParams) => conversationPageQuery(db, true, p));
+
 /**
- * The caller's conversations, newest activity first, keyset-paged on
- * (last_activity_at, conversation_id): one range of the participants' own index.
+ * The caller's conversations, newest activity first, keyset-paged on (last_activity_at,
+ * conversation_id): one range of the participants' own index, rendered as JSON by
+ * PostgreSQL (the shape of ConversationView pages).
  */
 export async function listConversations(
   db: Db,
   userId: string,
   opts: { limit: number; cursor?: string | undefined },
-) {
-  const page = await keysetPage(conversationsOf(db, userId), {
-    sortKey: 'conversation_participants.last_activity_at',
-    id: 'conversation_participants.conversation_id',
-    limit: opts.limit,
-    cursor: opts.cursor,
-  });
-  return { data: page.data.map(toView), next_cursor: page.next_cursor };
+): Promise<RenderedJson<{ data: ConversationView[]; next_cursor: string | null }>> {
+  if (!Number.isInteger(opts.limit) || opts.limit < 1 || opts.limit > MAX_PAGE_SIZE) {
+    throw new ValidationError({ limit: [`must be between 1 and ${MAX_PAGE_SIZE}`] });
+  }
+  const [afterAt, afterId] = opts.cursor ? decodeCursor(opts.cursor, 2) : [undefined, undefined];
+  if (afterId !== undefined && !isUuid(afterId)) throw invalidCursor();
+  const params = { userId, afterAt, afterId, limit: opts.limit, fetch: opts.limit + 1 };
+  let row: RenderedPageRow | undefined;
+  try {
+    [row] = await (opts.cursor ? laterPage : firstPage)(db, params);
+  } catch (error) {
+    // A cursor that decodes but whose time does not parse: the client's fault.
+    if (opts.cursor && isBadInput(error)) throw invalidCursor();
+    throw error;
+  }
+  const more = row!.rows > opts.limit && row!.last !== null;
+  const next_cursor = more ? encodeCursor(JSON.parse(row!.last!) as string[]) : null;
+  return new RenderedJson(`{"data":${row!.data},"next_cursor":${JSON.stringify(next_cursor)}}`, Math.min(row!.rows, opts.limit));
 }
 
 export async function getConversation(

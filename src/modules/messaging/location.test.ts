@@ -9,6 +9,7 @@ import {
   addReaction,
   appendMessage,
   editMessage,
+  findMessageView,
   listMessages,
   readTargetSeq,
   softDeleteMessage,
@@ -57,14 +58,14 @@ describe('the CHANNEL location', () => {
     expect(channel.last_message_at?.toISOString()).toBe(second!.inserted_at.toISOString());
 
     await transaction(t.db, (trx) => addReaction(trx, CHANNEL, channelId, first!.id, userId, '🔥'));
-    const page = await listMessages(t.db, CHANNEL, channelId, userId, { limit: 10 });
+    const page = (await listMessages(t.db, CHANNEL, channelId, userId, { limit: 10 })).parse();
     expect(page.data.map((m) => m.content)).toEqual(['two', 'one']);
     expect(page.data[1]!.reactions).toEqual([{ emoji: '🔥', count: 1, me: true }]);
     expect(page.data[0]!.sender?.username).toBe('chan_user');
 
     expect((await editMessage(t.db, CHANNEL, channelId, second!.id, 'two!'))?.edited_at).toBeInstanceOf(Date);
     await transaction(t.db, async (trx) => softDeleteMessage(trx, CHANNEL, channelId, first!.id));
-    const after = await listMessages(t.db, CHANNEL, channelId, userId, { limit: 10 });
+    const after = (await listMessages(t.db, CHANNEL, channelId, userId, { limit: 10 })).parse();
     expect(after.data[1]).toMatchObject({ content: '', deleted: true, reactions: [] });
 
     await CHANNEL.markRead(t.db, channelId, userId, 2);
@@ -113,5 +114,66 @@ describe('appendMessage under a nonce race', () => {
       .where('id', '=', conversationId)
       .executeTakeFirstOrThrow();
     expect(row.last_message_seq).toBe(1);
+  });
+});
+
+describe('history pages rendered by PostgreSQL', () => {
+  it('hold exactly the object views of their messages, in both locations, and page by cursor', async () => {
+    const other = newId();
+    await t.db
+      .insertInto('users')
+      .values({ id: other, email: 'render@example.com', username: 'render_user', password_hash: 'x', display_name: 'Ré "quoted" ✓', avatar_url: 'https://a.example/x.png' })
+      .execute();
+    const conversationId = newId();
+    await t.db.insertInto('conversations').values({ id: conversationId, is_group: true }).execute();
+    const group = await t.db.selectFrom('channels').select('group_id').where('id', '=', channelId).executeTakeFirstOrThrow();
+    const freshChannel = newId();
+    await t.db.insertInto('channels').values({ id: freshChannel, group_id: group.group_id, name: 'rendered' }).execute();
+    for (const [loc, containerId] of [[CONVERSATION, conversationId], [CHANNEL, freshChannel]] as const) {
+      const base = { containerId, type: 'text' as const };
+      const sent: Array<{ id: string }> = [];
+      for (let i = 0; i < 7; i++) {
+        const senderId = i === 3 ? null : i % 2 ? other : userId; // one system-like message without a sender
+        sent.push((await append(loc, { ...base, senderId, type: i === 3 ? 'system' : 'text', content: `m${i} "\\ ✓`, nonce: i === 5 ? 'nonce-5' : null }))!);
+      }
+      await transaction(t.db, async (trx) => {
+        await addReaction(trx, loc, containerId, sent[1]!.id, userId, '🔥');
+        await addReaction(trx, loc, containerId, sent[1]!.id, other, '🔥');
+        await addReaction(trx, loc, containerId, sent[1]!.id, other, ':party:');
+        await addReaction(trx, loc, containerId, sent[2]!.id, other, '👍');
+      });
+      await t.db
+        .insertInto('attachments')
+        .values({
+          uploader_id: userId,
+          [loc === CONVERSATION ? 'message_id' : 'channel_message_id']: sent[4]!.id,
+          filename: 'a b.png',
+          content_type: 'image/png',
+          size: 12,
+          storage_key: `k-${containerId}`,
+        })
+        .execute();
+      await editMessage(t.db, loc, containerId, sent[4]!.id, 'edited');
+      await transaction(t.db, async (trx) => softDeleteMessage(trx, loc, containerId, sent[2]!.id));
+
+      const expected = await Promise.all(
+        [...sent].reverse().map(async (m) => (await findMessageView(t.db, loc, containerId, m.id, userId))!),
+      );
+      const first = await listMessages(t.db, loc, containerId, userId, { limit: 4 });
+      expect(first.size).toBe(4);
+      const page1 = first.parse();
+      expect(page1.data).toEqual(expected.slice(0, 4));
+      const page2 = (await listMessages(t.db, loc, containerId, userId, { limit: 4, cursor: page1.next_cursor! })).parse();
+      expect(page2.data).toEqual(expected.slice(4));
+      expect(page2.next_cursor).toBeNull();
+      // `after`: the oldest messages newer than the anchor, still newest first.
+      const after = (await listMessages(t.db, loc, containerId, userId, { limit: 2, after: sent[1]!.id })).parse();
+      expect(after.data.map((m) => m.id)).toEqual([sent[3]!.id, sent[2]!.id]);
+      const newer = (await listMessages(t.db, loc, containerId, userId, { limit: 2, cursor: after.next_cursor! })).parse();
+      expect(newer.data.map((m) => m.id)).toEqual([sent[5]!.id, sent[4]!.id]);
+      const empty = await listMessages(t.db, loc, containerId, userId, { limit: 5, before: sent[0]!.id });
+      expect(empty.size).toBe(0);
+      expect(empty.parse()).toEqual({ data: [], next_cursor: null });
+    }
   });
 });

@@ -4,9 +4,9 @@ import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { explainPlan, useTestDatabase } from '../../../test/db.ts';
 import { newId } from '../../lib/ids.ts';
-import { conversationsOf, listConversations } from './conversations.ts';
+import { conversationPageQuery, listConversations } from './conversations.ts';
 import { CONVERSATION } from './location.ts';
-import { historyQuery } from './messages.ts';
+import { historyPageQuery, type HistoryGuard } from './messages.ts';
 
 const t = useTestDatabase();
 const me = newId();
@@ -14,6 +14,7 @@ const other = newId();
 let big = '';
 
 const plan = (statement: string, parameters: readonly unknown[]) => explainPlan(t, statement, parameters);
+void plan;
 
 beforeAll(async () => {
   for (const [id, name] of [
@@ -45,48 +46,60 @@ beforeAll(async () => {
 });
 
 describe('plans', () => {
-  it('history is a range of messages_conversation_id_id_index in both directions, without a sort', async () => {
+  it('a history page is a range of messages_conversation_id_id_index in both directions, without a sort', async () => {
     const anchor = (
       await t.db.selectFrom('messages').select('id').where('seq', '=', 5000).executeTakeFirstOrThrow()
     ).id;
-    // With and without the participant guard the HTTP path adds (an InitPlan, run once).
-    const guard = sql<boolean>`EXISTS (SELECT 1 FROM conversation_participants AS g WHERE g.conversation_id = ${big}::uuid AND g.user_id = ${me}::uuid)`;
+    // With and without the participant guard the HTTP path adds (an InitPlan, run once);
+    // the custom plan of the first executions and the generic plan a prepared statement
+    // settles on later.
+    const guard: HistoryGuard = ({ containerId, viewerId }) =>
+      sql<boolean>`EXISTS (SELECT 1 FROM conversation_participants AS g WHERE g.conversation_id = ${containerId}::uuid AND g.user_id = ${viewerId}::uuid)`;
     for (const direction of ['older', 'newer'] as const) {
-      for (const [a, g] of [[undefined, undefined], [anchor, undefined], [undefined, guard], [anchor, guard]] as const) {
-        const q = historyQuery(t.db, CONVERSATION, big, me, { direction, anchor: a, limit: 51, guard: g }).compile();
-        const p = await plan(q.sql, q.parameters);
-        expect(p).toMatch(/Index Scan (Backward )?using messages_conversation_id_id_index on messages m/);
-        expect(p).not.toMatch(/^\s*(->\s*)?Sort\b/m);
+      for (const [anchored, g] of [[false, undefined], [true, undefined], [false, guard], [true, guard]] as const) {
+        const params = { containerId: big, viewerId: me, anchor: anchored ? anchor : undefined, limit: 50, fetch: 51 };
+        const q = historyPageQuery(t.db, CONVERSATION, direction, anchored, g, params).compile();
+        for (const generic of [false, true]) {
+          const p = await explainPlan(t, q.sql, q.parameters, { generic });
+          expect(p).toMatch(/Index Scan (Backward )?using messages_conversation_id_id_index on messages m/);
+          // No sort of messages: the only sorts are above the Limit (numbering the page's
+          // own 51 rows) and inside a message's reactions.
+          expect(p).not.toMatch(/Sort Key: m\./);
+          expect(p).toMatch(/Limit[\s\S]*Index Scan (Backward )?using messages_conversation_id_id_index/);
+        }
       }
     }
   });
 
   it('the conversation list is a range of the participants index, without a sort', async () => {
-    const q = conversationsOf(t.db, me)
-      .orderBy('conversation_participants.last_activity_at', 'desc')
-      .orderBy('conversation_participants.conversation_id', 'desc')
-      .limit(51)
-      .compile();
-    const p = await plan(q.sql, q.parameters);
-    expect(p).toContain('conversation_participants_user_id_last_activity_at_index');
-    // Only the participants subquery sorts (its ≤ 25 rows); the list itself never does.
-    const outer = p.split('SubPlan')[0]!;
-    expect(outer).not.toMatch(/Sort\b/);
+    const anyCursor = (await listConversations(t.db, me, { limit: 10 })).parse().next_cursor!;
+    const [afterAt, afterId] = JSON.parse(Buffer.from(anyCursor, 'base64url').toString()) as [string, string];
+    for (const after of [false, true]) {
+      const q = conversationPageQuery(t.db, after, { userId: me, afterAt, afterId, limit: 50, fetch: 51 }).compile();
+      for (const generic of [false, true]) {
+        const p = await explainPlan(t, q.sql, q.parameters, { generic });
+        expect(p).toContain('conversation_participants_user_id_last_activity_at_index');
+        // Sorts only above the Limit (numbering the page's 51 rows) and inside a
+        // conversation's participants subquery; the list itself never.
+        expect(p).not.toMatch(/Sort Key: cp\./);
+        expect(p).toMatch(/Limit[\s\S]*Index Scan (Backward )?using conversation_participants_user_id_last_activity_at_index/);
+      }
+    }
   });
 
   it('10 000 unread messages are counted as cheaply as one', async () => {
-    const page = await listConversations(t.db, me, { limit: 100 });
+    const page = (await listConversations(t.db, me, { limit: 100 })).parse();
     const all = [...page.data];
     let cursor = page.next_cursor;
     while (cursor) {
-      const next = await listConversations(t.db, me, { limit: 100, cursor });
+      const next = (await listConversations(t.db, me, { limit: 100, cursor })).parse();
       all.push(...next.data);
       cursor = next.next_cursor;
     }
     expect(all).toHaveLength(300);
     expect(all.find((c) => c.id === big)?.unread_count).toBe(10000);
     // The list statement never touches messages.
-    const q = conversationsOf(t.db, me).limit(51).compile();
+    const q = conversationPageQuery(t.db, true, { userId: me, afterAt: undefined, afterId: undefined, limit: 50, fetch: 51 }).compile();
     expect(q.sql).not.toMatch(/messages/);
   });
 });

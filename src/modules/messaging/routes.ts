@@ -5,6 +5,7 @@ import type { Db } from '../../db/database.ts';
 import type { AttachmentStorage } from '../attachments/storage.ts';
 import type { EventBus } from '../../events/bus.ts';
 import { caller, type RequireAuth } from '../../http/auth.ts';
+import { sendRendered } from '../../http/rendered.ts';
 import { cursorQuery, errors, noContent } from '../../http/schemas.ts';
 import * as messages from './conversation-messages.ts';
 import * as conversations from './conversations.ts';
@@ -76,7 +77,7 @@ export const messagingRoutes =
           response: { 200: conversationList, ...errors(400, 401) },
         },
       },
-      async (request) => conversations.listConversations(db, caller(request).user.id, request.query),
+      async (request, reply) => sendRendered(reply, await conversations.listConversations(db, caller(request).user.id, request.query)),
     );
 
     app.get(
@@ -172,8 +173,8 @@ export const messagingRoutes =
           response: { 200: messageList, ...errors(400, 401, 404) },
         },
       },
-      async (request) =>
-        messages.listConversationMessages(db, caller(request).user.id, request.params.id, request.query),
+      async (request, reply) =>
+        sendRendered(reply, await messages.listConversationMessages(db, caller(request).user.id, request.params.id, request.query)),
     );
 
     app.post(

@@ -5,6 +5,7 @@
 //   collapse upsert                        notifications_user_id_collapse_key_index
 import { sql } from 'kysely';
 import type { Db } from '../../db/database.ts';
+import { prepare } from '../../db/prepared.ts';
 
 export type Phase = 'unread' | 'read';
 
@@ -43,8 +44,14 @@ function withActor(db: Db) {
     ]);
 }
 
-export function findNotification(db: Db, userId: string, id: string): Promise<NotificationRow | undefined> {
-  return withActor(db).where('n.id', '=', id).where('n.user_id', '=', userId).executeTakeFirst();
+// Compiled once: the gateway reads every new notification after commit.
+const notificationStatement = prepare((db, p: { id: string; userId: string }) =>
+  withActor(db).where('n.id', '=', p.id).where('n.user_id', '=', p.userId),
+);
+
+export async function findNotification(db: Db, userId: string, id: string): Promise<NotificationRow | undefined> {
+  const [row] = await notificationStatement(db, { id, userId });
+  return row;
 }
 
 /**
