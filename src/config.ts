@@ -108,6 +108,8 @@ const schema = z.object({
   RATE_LIMIT_ENABLED: z.enum(['true', 'false']).default('true'),
   RATE_LIMIT_AUTH_PER_IP: positiveInt(20, 1_000_000),
   RATE_LIMIT_AUTH_PER_ACCOUNT: positiveInt(10, 1_000_000),
+  RATE_LIMIT_FORUM_POSTS: positiveInt(10, 1_000_000),
+  RATE_LIMIT_FORUM_VOTES: positiveInt(120, 1_000_000),
   RATE_LIMIT_WINDOW: duration('1m'),
   REDIS_URL: optionalString,
   CGRAPH_ADMIN_EMAIL: z.string().trim().email().default('admin@example.com'),
@@ -194,7 +196,7 @@ export interface Config {
   bodyLimitBytes: number;
   sessions: { ttlMs: number; idleTimeoutMs: number; cacheTtlMs: number };
   siwe: { chainId: number; nonceTtlMs: number; rpcUrl: string | undefined };
-  rateLimit: { enabled: boolean; authPerIp: number; authPerAccount: number; windowMs: number };
+  rateLimit: { enabled: boolean; authPerIp: number; authPerAccount: number; forumPosts: number; forumVotes: number; windowMs: number };
   redisUrl: string | undefined;
   logLevel: string;
   admin: { email: string; password: string | undefined };
@@ -312,6 +314,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       enabled: e.RATE_LIMIT_ENABLED === 'true',
       authPerIp: e.RATE_LIMIT_AUTH_PER_IP,
       authPerAccount: e.RATE_LIMIT_AUTH_PER_ACCOUNT,
+      forumPosts: e.RATE_LIMIT_FORUM_POSTS,
+      forumVotes: e.RATE_LIMIT_FORUM_VOTES,
       windowMs: e.RATE_LIMIT_WINDOW,
     },
     redisUrl: e.REDIS_URL,

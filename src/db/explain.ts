@@ -21,13 +21,13 @@ async function firstId(client: pg.PoolClient, table: string, orderBy = 'id'): Pr
 /** The hot reads of the platform, by name. Each is the statement the code runs. */
 export const NAMED_QUERIES: Record<string, NamedQuery> = {
   'forum_posts.top': {
-    description: "the seed's slow-query example: a forum's posts by score (sort=top&t=all: the first page reads the 1001 ids its snapshot keeps)",
-    sql: 'SELECT id, score::text AS sort_key FROM forum_posts WHERE forum_id = $1 AND is_pinned = false AND deleted_at IS NULL ORDER BY score DESC, id DESC LIMIT 1001',
+    description: "the seed's slow-query example: a forum's posts by score (sort=top&t=all, first page; the page statement embeds it, src/modules/forums/ranking.ts)",
+    sql: 'SELECT id, score::text AS sort_key FROM forum_posts WHERE forum_id = $1 AND is_pinned = false AND deleted_at IS NULL ORDER BY score DESC, id DESC LIMIT 51',
     params: async (c) => [await firstId(c, 'forums')],
   },
   'forum_posts.hot': {
-    description: "a forum's first page by hot rank (the 1001 ids its snapshot keeps; src/modules/forums/ranking.ts)",
-    sql: 'SELECT id, hot::text AS sort_key FROM forum_posts WHERE forum_id = $1 AND is_pinned = false AND deleted_at IS NULL ORDER BY hot DESC, id DESC LIMIT 1001',
+    description: "a forum's first page by hot rank (the page statement embeds it; src/modules/forums/ranking.ts)",
+    sql: 'SELECT id, hot::text AS sort_key FROM forum_posts WHERE forum_id = $1 AND is_pinned = false AND deleted_at IS NULL ORDER BY hot DESC, id DESC LIMIT 51',
     params: async (c) => [await firstId(c, 'forums')],
   },
   'forum_posts.new': {

@@ -8,10 +8,17 @@ import type { Config } from '../config.ts';
 import { RateLimitedError } from '../lib/errors.ts';
 
 export type LimitedRouteOptions = Pick<RouteShorthandOptions, 'config' | 'preHandler'>;
+export type PerUserLimit = 'forumPosts' | 'forumVotes';
 
 export interface RateLimits {
   /** Options for a route limited per IP and, when `accountOf` yields a key, per account. */
   auth(accountOf?: (request: FastifyRequest) => string | undefined): LimitedRouteOptions;
+  /**
+   * A preHandler to run after authentication: the limit `name` of the configuration
+   * (RATE_LIMIT_FORUM_POSTS, …) per window per signed-in user (per IP for anyone else);
+   * routes using the same name share one budget.
+   */
+  perUser(name: PerUserLimit): (request: FastifyRequest) => Promise<void>;
 }
 
 export async function registerRateLimits(
@@ -20,7 +27,7 @@ export async function registerRateLimits(
   redis: Redis | undefined,
 ): Promise<RateLimits> {
   const { enabled, authPerIp, authPerAccount, windowMs } = config.rateLimit;
-  if (!enabled) return { auth: () => ({}) };
+  if (!enabled) return { auth: () => ({}), perUser: () => async () => undefined };
 
   await app.register(rateLimit, {
     global: false,
@@ -47,6 +54,19 @@ export async function registerRateLimits(
       return {
         config: { rateLimit: { max: authPerIp, timeWindow: windowMs, keyGenerator: (request) => `ip:${request.ip}` } },
         ...(perAccount ? { preHandler: perAccount } : {}),
+      };
+    },
+    perUser(name) {
+      // createRateLimit, not route config: the route's limiter runs before authentication
+      // has told who the caller is.
+      const check = app.createRateLimit({
+        max: config.rateLimit[name],
+        timeWindow: windowMs,
+        keyGenerator: (request) => `${name}:${request.auth ? `user:${request.auth.user.id}` : `ip:${request.ip}`}`,
+      });
+      return async (request) => {
+        const result = await check(request);
+        if (!result.isAllowed && result.isExceeded) throw new RateLimitedError(Math.max(1, result.ttlInSeconds));
       };
     },
   };

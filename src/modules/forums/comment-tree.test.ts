@@ -2,7 +2,9 @@
 // the node budget and top-level paging.
 import { describe, expect, it } from 'vitest';
 import { newId } from '../../lib/ids.ts';
-import { pageTree, wilsonLowerBound, type TreeRow } from './comment-tree.ts';
+import { pageTree as pageTreeOf, shapeOf, wilsonLowerBound, type TreeRow } from './comment-tree.ts';
+
+const pageTree = (rows: TreeRow[], ...rest: Parameters<typeof pageTreeOf> extends [unknown, ...infer R] ? R : never) => pageTreeOf(shapeOf(rows), ...rest);
 
 const row = (parent: TreeRow | null, up = 0, down = 0, deleted = false): TreeRow => ({
   id: newId(),
@@ -36,10 +38,10 @@ describe('pageTree', () => {
     const b = row(null, 1);
     const rows = [a, goneLeaf, goneWithReply, reply, b];
     const first = pageTree(rows, 'top', null, { limit: 2, maxNodes: 500 });
-    expect(first.roots.map((n) => n.row.id)).toEqual([a.id, goneWithReply.id]);
-    expect(first.roots[1]!.replies.map((n) => n.row.id)).toEqual([reply.id]);
+    expect(first.roots.map((n) => n.id)).toEqual([a.id, goneWithReply.id]);
+    expect(first.roots[1]!.replies.map((n) => n.id)).toEqual([reply.id]);
     const second = pageTree(rows, 'top', null, { limit: 2, maxNodes: 500, cursor: first.next_cursor! });
-    expect(second.roots.map((n) => n.row.id)).toEqual([b.id]);
+    expect(second.roots.map((n) => n.id)).toEqual([b.id]);
     expect(second.next_cursor).toBeNull();
     // A page whose remaining roots are all deleted leaves has no next cursor.
     expect(pageTree([a, goneLeaf], 'top', null, { limit: 1, maxNodes: 500 }).next_cursor).toBeNull();
@@ -52,7 +54,7 @@ describe('pageTree', () => {
     const page = pageTree([root, ...kids, ...grandkids], 'top', null, { limit: 10, maxNodes: 4 });
     const top = page.roots[0]!;
     // root, best kid, its child, second kid: 4 nodes.
-    expect(top.replies.map((n) => n.row.id)).toEqual([kids[4]!.id, kids[3]!.id]);
+    expect(top.replies.map((n) => n.id)).toEqual([kids[4]!.id, kids[3]!.id]);
     expect(top.replies[0]!.replies).toHaveLength(1);
     expect(top.replies[1]!.replies).toHaveLength(0);
     expect(top.descendants).toBe(10);

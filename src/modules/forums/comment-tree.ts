@@ -20,6 +20,21 @@ export function wilsonLowerBound(up: number, down: number): number {
   return (p + z2 / (2 * n) - Z * Math.sqrt((p * (1 - p) + z2 / (4 * n)) / n)) / (1 + z2 / n);
 }
 
+/**
+ * A post's comments as parallel arrays (one entry per comment, any order): what placing
+ * and sorting need, as the tree statement returns it (comments.ts). Arrays of numbers and
+ * strings rather than 10 000 row objects: parsing and collecting those was most of a big
+ * thread's cost.
+ */
+export interface TreeShape {
+  id: string[];
+  parent: Array<string | null>;
+  score: number[];
+  up: number[];
+  down: number[];
+  deleted: boolean[];
+}
+
 export interface TreeRow {
   id: string;
   parent_id: string | null;
@@ -29,31 +44,36 @@ export interface TreeRow {
   deleted_at: Date | null;
 }
 
-export interface TreeNode<R extends TreeRow> {
-  row: R;
-  replies: Array<TreeNode<R>>;
+/** The shape of rows (tests, small trees). */
+export function shapeOf(rows: readonly TreeRow[]): TreeShape {
+  return {
+    id: rows.map((r) => r.id),
+    parent: rows.map((r) => r.parent_id),
+    score: rows.map((r) => r.score),
+    up: rows.map((r) => r.upvotes),
+    down: rows.map((r) => r.downvotes),
+    deleted: rows.map((r) => r.deleted_at !== null),
+  };
+}
+
+export interface TreeNode {
+  id: string;
+  deleted: boolean;
+  replies: TreeNode[];
   /** Live (not deleted) descendants, shown or not. */
   descendants: number;
 }
 
-function sortKey(row: TreeRow, sort: CommentSort): number {
-  if (sort === 'best') return wilsonLowerBound(row.upvotes, row.downvotes);
-  if (sort === 'top') return row.score;
-  return 0; // new: by id alone (UUIDv7 ids are time-ordered)
+function sortKeys(shape: TreeShape, sort: CommentSort): Float64Array {
+  const keys = new Float64Array(shape.id.length);
+  if (sort === 'best') for (let i = 0; i < keys.length; i++) keys[i] = wilsonLowerBound(shape.up[i]!, shape.down[i]!);
+  else if (sort === 'top') for (let i = 0; i < keys.length; i++) keys[i] = shape.score[i]!;
+  // new: by id alone (UUIDv7 ids are time-ordered), keys stay 0
+  return keys;
 }
 
-/** Descending by (key, id): the highest first, ties newest first. Keys are computed once. */
-function compare(sort: CommentSort, rows: readonly TreeRow[]) {
-  const keys = new Map(rows.map((row) => [row.id, sortKey(row, sort)]));
-  return (a: TreeRow, b: TreeRow) => {
-    const byKey = keys.get(b.id)! - keys.get(a.id)!;
-    if (byKey !== 0) return byKey;
-    return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
-  };
-}
-
-export interface ForestPage<R extends TreeRow> {
-  roots: Array<TreeNode<R>>;
+export interface ForestPage {
+  roots: TreeNode[];
   next_cursor: string | null;
 }
 
@@ -70,41 +90,52 @@ function invalidCursor(): AppError {
  *
  * Only the roots of the page are built (a 10 000-comment thread sorts its roots, then
  * walks the subtrees it shows), iteratively, so a 10 000-deep chain cannot overflow the
- * stack.
+ * stack. Comments are handled by their index in the shape's arrays.
  */
-export function pageTree<R extends TreeRow>(
-  rows: R[],
+export function pageTree(
+  shape: TreeShape,
   sort: CommentSort,
   rootParentId: string | null,
   opts: { limit: number; cursor?: string | undefined; maxNodes: number },
-): ForestPage<R> {
-  const children = new Map<string | null, R[]>();
-  for (const row of rows) {
-    const list = children.get(row.parent_id);
-    if (list) list.push(row);
-    else children.set(row.parent_id, [row]);
+): ForestPage {
+  const { id: ids, deleted } = shape;
+  const children = new Map<string | null, number[]>();
+  for (let i = 0; i < ids.length; i++) {
+    const parent = shape.parent[i]!;
+    const list = children.get(parent);
+    if (list) list.push(i);
+    else children.set(parent, [i]);
   }
-  const order = compare(sort, rows);
-  const build = (root: R): TreeNode<R> | undefined => {
-    const done = new Map<string, TreeNode<R> | undefined>();
-    const stack: Array<{ row: R; expanded: boolean }> = [{ row: root, expanded: false }];
+  const keys = sortKeys(shape, sort);
+  // Descending by (key, id): the highest first, ties newest first.
+  const order = (a: number, b: number) => keys[b]! - keys[a]! || (ids[a]! < ids[b]! ? 1 : ids[a]! > ids[b]! ? -1 : 0);
+  const done: Array<TreeNode | undefined> = new Array(ids.length);
+  const build = (root: number): TreeNode | undefined => {
+    const stack: Array<{ at: number; expanded: boolean }> = [{ at: root, expanded: false }];
     while (stack.length) {
       const top = stack.at(-1)!;
-      const kids = children.get(top.row.id) ?? [];
+      const kids = children.get(ids[top.at]!);
       if (!top.expanded) {
         top.expanded = true;
-        for (const kid of kids) stack.push({ row: kid, expanded: false });
+        if (kids) for (const kid of kids) stack.push({ at: kid, expanded: false });
         continue;
       }
       stack.pop();
-      const replies = kids
-        .sort(order)
-        .map((kid) => done.get(kid.id))
-        .filter((node): node is TreeNode<R> => node !== undefined);
-      const descendants = replies.reduce((sum, node) => sum + node.descendants + (node.row.deleted_at === null ? 1 : 0), 0);
-      done.set(top.row.id, top.row.deleted_at !== null && replies.length === 0 ? undefined : { row: top.row, replies, descendants });
+      const replies: TreeNode[] = [];
+      let descendants = 0;
+      if (kids) {
+        kids.sort(order);
+        for (const kid of kids) {
+          const node = done[kid];
+          if (!node) continue;
+          replies.push(node);
+          descendants += node.descendants + (node.deleted ? 0 : 1);
+        }
+      }
+      const gone = deleted[top.at]!;
+      done[top.at] = gone && replies.length === 0 ? undefined : { id: ids[top.at]!, deleted: gone, replies, descendants };
     }
-    return done.get(root.id);
+    return done[root];
   };
 
   const roots = (children.get(rootParentId) ?? []).sort(order);
@@ -114,16 +145,13 @@ export function pageTree<R extends TreeRow>(
     const keyValue = Number(key);
     if (cursorSort !== sort || !isUuid(id) || !Number.isFinite(keyValue)) throw invalidCursor();
     // Roots are sorted descending by (key, id): skip those at or above the cursor.
-    start = roots.findIndex((row) => {
-      const k = sortKey(row, sort);
-      return k < keyValue || (k === keyValue && row.id < id);
-    });
+    start = roots.findIndex((at) => keys[at]! < keyValue || (keys[at] === keyValue && ids[at]! < id));
     if (start === -1) start = roots.length;
   }
 
   // The page's roots, built one by one (a deleted root without live replies is skipped),
   // and whether another shown root follows them.
-  const page: Array<TreeNode<R>> = [];
+  const page: Array<{ at: number; node: TreeNode }> = [];
   let more = false;
   for (let i = start; i < roots.length; i++) {
     const node = build(roots[i]!);
@@ -132,31 +160,31 @@ export function pageTree<R extends TreeRow>(
       more = true;
       break;
     }
-    page.push(node);
+    page.push({ at: roots[i]!, node });
   }
 
   let budget = opts.maxNodes;
-  const trim = (node: TreeNode<R>): TreeNode<R> => {
+  const trim = (node: TreeNode): TreeNode => {
     budget -= 1;
-    const replies: Array<TreeNode<R>> = [];
+    const replies: TreeNode[] = [];
     for (const reply of node.replies) {
       if (budget <= 0) break;
       replies.push(trim(reply));
     }
     return { ...node, replies };
   };
-  const trimmed: Array<TreeNode<R>> = [];
+  const trimmed: Array<{ at: number; node: TreeNode }> = [];
   for (const root of page) {
     if (budget <= 0 && trimmed.length > 0) break;
-    trimmed.push(trim(root));
+    trimmed.push({ at: root.at, node: trim(root.node) });
   }
   const last = trimmed.at(-1);
-  const next_cursor = (more || trimmed.length < page.length) && last ? encodeCursor([sort, String(sortKey(last.row, sort)), last.row.id]) : null;
-  return { roots: trimmed, next_cursor };
+  const next_cursor = (more || trimmed.length < page.length) && last ? encodeCursor([sort, String(keys[last.at]), last.node.id]) : null;
+  return { roots: trimmed.map((root) => root.node), next_cursor };
 }
 
 /** How many live comments below `node` its (possibly cut) replies do not show. */
-export function hiddenReplies<R extends TreeRow>(node: TreeNode<R>, shown: Array<TreeNode<R>>): number {
-  const visible = shown.reduce((sum, reply) => sum + reply.descendants + (reply.row.deleted_at === null ? 1 : 0), 0);
+export function hiddenReplies(node: TreeNode, shown: TreeNode[]): number {
+  const visible = shown.reduce((sum, reply) => sum + reply.descendants + (reply.deleted ? 0 : 1), 0);
   return node.descendants - visible;
 }

@@ -119,10 +119,13 @@ describe('the comment tree', () => {
   it("a post's tree is one range of the post's index", async () => {
     const { owner, postId } = await setup('ct_plan');
     await reply(owner, postId, 'x');
-    const q = commentTreeQuery(api.t.db, postId).compile();
-    const plan = await explainPlan(api.t, q.sql, q.parameters);
-    expect(plan).toMatch(/forum_comments_post_id_(parent_id|id|inserted_at)_index/);
-    const details = commentsWithDetails(api.t.db, owner.user.id).where('c.id', 'in', [newId(), newId()]).compile();
+    for (const parent of [undefined, newId()]) {
+      const q = commentTreeQuery(api.t.db, owner.user.id, postId, parent).compile();
+      const plan = await explainPlan(api.t, q.sql, q.parameters);
+      expect(plan).toMatch(/forum_comments_post_id_(parent_id|id|inserted_at)_index/);
+      expect(plan).not.toMatch(/Seq Scan on forum_comments/);
+    }
+    const details = commentsWithDetails(api.t.db, owner.user.id).where('c.id', '=', sql<string>`ANY(${[newId(), newId()]}::uuid[])`).compile();
     expect(await explainPlan(api.t, details.sql, details.parameters)).toMatch(/forum_comments_pkey/);
   });
 });

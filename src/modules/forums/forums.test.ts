@@ -1,5 +1,6 @@
 // Forums, moderators, members, flairs and visibility; posts of every type, polls, edits,
 // pins, locks and deletes, over HTTP.
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { useTestApp } from '../../../test/app-harness.ts';
 import { runSeeds } from '../../db/seeds.ts';
@@ -266,6 +267,24 @@ describe('posts', () => {
     }
     const nul = await post(ann, '/forums/bad-input/posts', { title: 'nul\u0000byte', type: 'text' });
     expect(nul.statusCode).toBeLessThan(500);
+  });
+
+  it('a first page of 100 hands out a cursor (the ids it showed) that the route takes back', async () => {
+    const ann = await api.register('pc_ann');
+    const created = await forum(ann, 'long-cursor');
+    await sql`INSERT INTO forum_posts (id, forum_id, author_id, title) SELECT cgraph_uuid_v7(), ${created.id}::uuid, ${ann.user.id}::uuid, 'p' || g FROM generate_series(1, 230) AS g`.execute(api.t.db);
+    for (const sort of ['hot', 'top&t=all', 'new']) {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const res = await get(undefined, `/forums/long-cursor/posts?sort=${sort}&limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+        expect(res.statusCode, res.body).toBe(200);
+        seen.push(...res.json<{ data: Array<{ id: string }> }>().data.map((p) => p.id));
+        cursor = res.json<{ next_cursor: string | null }>().next_cursor;
+      } while (cursor);
+      expect(new Set(seen).size, sort).toBe(230);
+      expect(seen, sort).toHaveLength(230);
+    }
   });
 });
 

@@ -76,8 +76,10 @@ const FORUM_COLUMNS = [
 ] as const;
 
 /** EXISTS-subqueries telling what the viewer is in forum `f` (false for anonymous viewers). */
-function roleColumns(viewerId: string | null) {
-  const viewer = sql`${viewerId}::uuid`;
+export function roleColumns(viewerId: string | null) {
+  // NULL as a literal for signed-out viewers: a prepared statement's generic plan then
+  // knows these are false (with a parameter it costs them per row and keeps re-planning).
+  const viewer = viewerId === null ? sql`NULL::uuid` : sql`${viewerId}::uuid`;
   return [
     sql<boolean>`EXISTS (SELECT 1 FROM forum_moderators m WHERE m.forum_id = f.id AND m.user_id = ${viewer})`.as('is_moderator'),
     sql<boolean>`EXISTS (SELECT 1 FROM forum_members m WHERE m.forum_id = f.id AND m.user_id = ${viewer})`.as('is_member'),
@@ -102,6 +104,17 @@ export async function forumAccess(db: Db, key: { slug: string } | { id: string }
   const access = { forum, isOwner, isModerator: isOwner || is_moderator, isMember: is_member };
   if (!canSee(access)) throw new NotFoundError('forum');
   return access;
+}
+
+/**
+ * The visibility rule as SQL on forum `f`, for statements that read a forum's content in
+ * the same round trip as the forum (their callers still check canSee on the row).
+ */
+export function visibleTo(viewerId: string | null) {
+  if (viewerId === null) return sql<boolean>`f.is_public`;
+  return sql<boolean>`(f.is_public OR f.owner_id = ${viewerId}::uuid
+    OR EXISTS (SELECT 1 FROM forum_moderators m WHERE m.forum_id = f.id AND m.user_id = ${viewerId}::uuid)
+    OR EXISTS (SELECT 1 FROM forum_members m WHERE m.forum_id = f.id AND m.user_id = ${viewerId}::uuid))`;
 }
 
 export function canSee(access: Omit<ForumAccess, 'forum'> & { forum: Pick<ForumRow, 'is_public'> }): boolean {

@@ -10,7 +10,7 @@ import { transaction } from '../../db/unit-of-work.ts';
 import type { EventBus } from '../../events/bus.ts';
 import { AppError, NotFoundError, ValidationError, type FieldErrors } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
-import { forumAccess, isHttpUrl, requireModerator, type FlairView, type ForumAccess, type UserSummary } from './forums.ts';
+import { canSee, forumAccess, isHttpUrl, requireModerator, roleColumns, type FlairView, type ForumAccess, type UserSummary } from './forums.ts';
 import { notifyForumActivity } from './mentions.ts';
 
 export const POST_TYPES = ['text', 'link', 'image', 'poll'] as const;
@@ -60,7 +60,8 @@ export interface PostView {
  * poll options and the viewer's poll vote. Callers add the WHERE and ORDER BY.
  */
 export function postsWithDetails(db: Db, viewerId: string | null) {
-  const viewer = sql<string>`${viewerId}::uuid`;
+  // A literal NULL for signed-out viewers (see roleColumns in forums.ts).
+  const viewer = viewerId === null ? sql<string>`NULL::uuid` : sql<string>`${viewerId}::uuid`;
   return db
     .selectFrom('forum_posts as p')
     .leftJoin('users as u', 'u.id', 'p.author_id')
@@ -156,6 +157,26 @@ export async function postAccess(db: Db, viewerId: string | null, postId: string
     if (error instanceof NotFoundError) throw new NotFoundError('post');
     throw error;
   }
+}
+
+/**
+ * Whether the viewer may see a post (its forum is visible to them), with what writes to it
+ * check: one statement, without the post's details (votes need nothing more). 404 when the
+ * post does not exist or its forum is hidden from the viewer.
+ */
+export async function postGate(db: Db, viewerId: string | null, postId: string): Promise<{ forumId: string; deleted: boolean; isLocked: boolean }> {
+  const [isModerator, isMember] = roleColumns(viewerId);
+  const row = await db
+    .selectFrom('forum_posts as p')
+    .innerJoin('forums as f', 'f.id', 'p.forum_id')
+    .select(['p.forum_id', 'p.deleted_at', 'p.is_locked', 'f.is_public', 'f.owner_id', isModerator, isMember])
+    .where('p.id', '=', postId)
+    .executeTakeFirst();
+  const isOwner = viewerId !== null && row?.owner_id === viewerId;
+  if (!row || !canSee({ forum: { is_public: row.is_public }, isOwner, isModerator: isOwner || row.is_moderator, isMember: row.is_member })) {
+    throw new NotFoundError('post');
+  }
+  return { forumId: row.forum_id, deleted: row.deleted_at !== null, isLocked: row.is_locked };
 }
 
 export async function getPost(db: Db, viewerId: string | null, postId: string): Promise<PostView> {

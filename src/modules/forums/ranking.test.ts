@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { explainPlan, useTestDatabase } from '../../../test/db.ts';
 import { NAMED_QUERIES } from '../../db/explain.ts';
 import { newId } from '../../lib/ids.ts';
-import { listPosts, rankedIdsQuery, SNAPSHOT_SIZE, type Listing, type ListPostsOptions } from './ranking.ts';
+import { listPosts, pageQuery, rankedIdsQuery, SNAPSHOT_SIZE, type Listing, type ListPostsOptions } from './ranking.ts';
 
 const t = useTestDatabase();
 const owner = newId();
@@ -96,6 +96,43 @@ describe('plans', () => {
       }
     });
   }
+
+  for (const [listing, index] of Object.entries(INDEX)) {
+    it(`${listing}: the page statement (forum, ranked ids, pinned, details) ranks on ${index} and sorts only its page`, async () => {
+      const [deep] = await rankedIdsQuery(t.db, big, listing as Listing, undefined, 5001).execute().then((rows) => rows.slice(-1));
+      for (const after of [undefined, { key: deep!.sort_key, id: deep!.id }]) {
+        const params = { slug: 'plans-big', viewer: null, afterKey: after?.key ?? null, afterId: after?.id ?? null, today: Math.floor(Date.now() / 86_400_000) };
+        const q = pageQuery(t.db, params, { listing: listing as Listing, anchored: after !== undefined, withPinned: after === undefined, signedIn: false, fetch: 51 }).compile();
+        // A prepared statement: the plan of its first runs and the generic one it settles on.
+        for (const generic of [false, true]) {
+          const plan = await explainPlan(t, q.sql, q.parameters, { generic });
+          if (listing === 'new' && after) expect(plan, plan).toMatch(/forum_posts_forum_id_id_index|forum_posts_pkey/);
+          else expect(plan, plan).toContain(index);
+          // The ranked range is read in index order under its LIMIT (or the windows' Merge
+          // Append): the only Sort above it orders the page's joined rows, never the forum.
+          const lines = plan.split('\n');
+          const scan = lines.findIndex((line) => line.includes(`using ${index}`) || (listing === 'new' && after !== undefined && line.includes('forum_posts_pkey')));
+          const parent = lines.slice(0, scan).reverse().find((line) => line.includes('->'));
+          expect(parent, plan).toMatch(/Limit|Merge Append/);
+          // Pinned posts come from their partial index, not a walk of the forum.
+          if (!after) expect(plan, plan).toContain('forum_posts_forum_id_pinned_index');
+          if (process.env.SHOW_PLANS) console.log(plan);
+        }
+      }
+    });
+  }
+
+  it('the page statement settles on its generic plan: no planning per request (t=month has 33 branches)', async () => {
+    for (const opts of [{ sort: 'top', t: 'month' }, { sort: 'hot' }] as const) {
+      const plans = await t.db.connection().execute(async (conn) => {
+        for (let i = 0; i < 8; i++) await listPosts(conn, null, 'plans-big', { ...opts, limit: 30 });
+        return (
+          await sql<{ generic: number }>`SELECT max(generic_plans)::int AS generic FROM pg_prepared_statements WHERE statement LIKE ${opts.sort === 'hot' ? '%"hot" desc%' : '%cgraph_day%'}`.execute(conn)
+        ).rows[0]!;
+      });
+      expect(plans.generic, opts.sort).toBeGreaterThan(0);
+    }
+  });
 
   it('the statements src/db/explain.ts names are the first pages this code runs, on the same indexes', async () => {
     const named = { 'forum_posts.hot': ['hot', INDEX.hot], 'forum_posts.new': ['new', INDEX.new], 'forum_posts.top': ['top_all', INDEX.top_all] } as const;
@@ -193,11 +230,43 @@ describe('paging while scores move', () => {
     for (let i = 1; i < seen.length; i++) expect(hots.get(seen[i]!)!).toBeLessThanOrEqual(hots.get(seen[i - 1]!)!);
 
     const first = await listPosts(t.db, owner, 'deep', { sort: 'hot', limit: 100 });
-    await t.db.deleteFrom('forum_listings').execute();
     const second = await listPosts(t.db, owner, 'deep', { sort: 'hot', limit: 100, cursor: first.next_cursor! });
-    expect(second.data).toHaveLength(100);
-    expect(second.data.some((post) => first.data.some((p) => p.id === post.id))).toBe(false);
+    await t.db.deleteFrom('forum_listings').execute();
+    const third = await listPosts(t.db, owner, 'deep', { sort: 'hot', limit: 100, cursor: second.next_cursor! });
+    expect(third.data).toHaveLength(100);
+    const before = new Set([...first.data, ...second.data].map((post) => post.id));
+    expect(third.data.some((post) => before.has(post.id))).toBe(false);
   }, 60_000);
+
+  it('the first page writes nothing (signed in or out); the second records one snapshot, without the posts already shown', async () => {
+    const forumId = await makeForum('read-only', 300, 3);
+    await shake(forumId, 200);
+    const snapshots = async () => Number((await sql<{ n: string }>`SELECT count(*) AS n FROM forum_listings WHERE forum_id = ${forumId}::uuid`.execute(t.db)).rows[0]!.n);
+    for (const opts of [{ sort: 'hot' }, { sort: 'top', t: 'all' }, { sort: 'top', t: 'week' }, { sort: 'new' }] as const) {
+      for (const viewer of [null, owner]) {
+        const page = await listPosts(t.db, viewer, 'read-only', { ...opts, limit: 20 });
+        expect(page.data).toHaveLength(20);
+        expect(page.next_cursor).not.toBeNull();
+      }
+    }
+    expect(await snapshots()).toBe(0);
+    // Nor does it write anything else: a first page in a transaction leaves no transaction id.
+    const xid = await t.db.transaction().execute(async (trx) => {
+      await listPosts(trx, null, 'read-only', { sort: 'hot', limit: 20 });
+      return (await sql<{ xid: string | null }>`SELECT pg_current_xact_id_if_assigned()::text AS xid`.execute(trx)).rows[0]!.xid;
+    });
+    expect(xid).toBeNull();
+
+    const first = await listPosts(t.db, null, 'read-only', { sort: 'hot', limit: 20 });
+    await boostUnseen(forumId, []); // a post of the bottom jumps to the top between the pages
+    const second = await listPosts(t.db, null, 'read-only', { sort: 'hot', limit: 20, cursor: first.next_cursor! });
+    expect(await snapshots()).toBe(1);
+    const shown = new Set(first.data.map((post) => post.id));
+    expect(second.data.some((post) => shown.has(post.id))).toBe(false);
+    const snapshot = await t.db.selectFrom('forum_listings').select('post_ids').where('forum_id', '=', forumId).executeTakeFirstOrThrow();
+    expect(snapshot.post_ids.some((id) => shown.has(id))).toBe(false);
+    expect(snapshot.post_ids.slice(0, 20)).toEqual(second.data.map((post) => post.id));
+  });
 
   it('a cursor belongs to its sort: another sort or window is 400 invalid_cursor', async () => {
     await makeForum('cursors', 30);
@@ -207,5 +276,17 @@ describe('paging while scores move', () => {
     await expect(listPosts(t.db, owner, 'cursors', { sort: 'top', t: 'week', limit: 10, cursor: top.next_cursor! })).rejects.toMatchObject({ code: 'invalid_cursor' });
     const forged = Buffer.from(JSON.stringify(['k', 'hot', 'NaN-ish', newId(), '', ''])).toString('base64url');
     await expect(listPosts(t.db, owner, 'cursors', { sort: 'hot', limit: 10, cursor: forged })).rejects.toMatchObject({ code: 'invalid_cursor' });
+    // A first page's cursor: `<header>.<the ids shown, 16 bytes each>`.
+    const [head, packed] = hot.next_cursor!.split('.') as [string, string];
+    expect(Buffer.from(packed, 'base64url')).toHaveLength(10 * 16);
+    for (const bad of [`${head}.${packed.slice(0, -3)}`, `${head}.`, `${head}.${packed}.${packed}`, `${head}.!!`, `${top.next_cursor!.split('.')[0]}.${packed}`]) {
+      await expect(listPosts(t.db, owner, 'cursors', { sort: 'hot', limit: 10, cursor: bad }), bad).rejects.toMatchObject({ code: 'invalid_cursor' });
+    }
+    expect((await listPosts(t.db, owner, 'cursors', { sort: 'hot', limit: 10, cursor: hot.next_cursor! })).data).toHaveLength(10);
+    // `new` pages live only: a first-page or snapshot cursor naming it is forged.
+    const forgedNew = Buffer.from(JSON.stringify(['f', 'new', newId(), newId(), '', ''])).toString('base64url');
+    for (const bad of [`${forgedNew}.${packed}`, Buffer.from(JSON.stringify(['s', 'new', newId(), '10', newId(), newId()])).toString('base64url')]) {
+      await expect(listPosts(t.db, owner, 'cursors', { sort: 'new', limit: 10, cursor: bad }), bad).rejects.toMatchObject({ code: 'invalid_cursor' });
+    }
   });
 });

@@ -9,7 +9,7 @@ import { comment, commentList, createCommentBody, idParams, listCommentsQuery, u
 import * as votes from './votes.ts';
 
 export const commentsRoutes =
-  ({ db, events, optionalAuth, viewer, authed, base }: ForumRouteKit): FastifyPluginAsyncZod =>
+  ({ db, events, optionalAuth, viewer, authed, writing, voting, base }: ForumRouteKit): FastifyPluginAsyncZod =>
   async (app) => {
     const me = (request: FastifyRequest) => caller(request).user.id;
 
@@ -31,7 +31,7 @@ export const commentsRoutes =
     app.post(
       '/posts/:id/comments',
       {
-        ...authed,
+        ...writing,
         schema: {
           ...base,
           summary: 'Comment on a post, or reply to a comment (parent_id)',
@@ -68,7 +68,7 @@ export const commentsRoutes =
     app.post(
       '/comments/:id/vote',
       {
-        ...authed,
+        ...voting,
         schema: { ...base, summary: 'Vote on a comment: 1, -1 or 0 (403 post_locked on a locked post)', params: idParams, body: voteBody, response: { 200: voteResult, ...errors(400, 401, 403, 404, 422) } },
       },
       async (request) => votes.voteComment(db, events, me(request), request.params.id, request.body.value),

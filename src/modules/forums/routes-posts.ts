@@ -11,7 +11,7 @@ import { createPostBody, forumParams, idParams, listPostsQuery, pollVoteBody, po
 import * as votes from './votes.ts';
 
 export const postsRoutes =
-  ({ db, events, optionalAuth, viewer, authed, base }: ForumRouteKit): FastifyPluginAsyncZod =>
+  ({ db, events, optionalAuth, viewer, authed, writing, voting, base }: ForumRouteKit): FastifyPluginAsyncZod =>
   async (app) => {
     const me = (request: FastifyRequest) => caller(request).user.id;
 
@@ -34,7 +34,7 @@ export const postsRoutes =
     app.post(
       '/forums/:slug/posts',
       {
-        ...authed,
+        ...writing,
         schema: {
           ...base,
           summary: 'Create a post: text, link, image or poll',
@@ -79,7 +79,7 @@ export const postsRoutes =
     app.post(
       '/posts/:id/vote',
       {
-        ...authed,
+        ...voting,
         schema: { ...base, summary: 'Vote on a post: 1 up, -1 down, 0 removes your vote', params: idParams, body: voteBody, response: { 200: voteResult, ...errors(400, 401, 404, 422) } },
       },
       async (request) => votes.votePost(db, events, me(request), request.params.id, request.body.value),
@@ -88,7 +88,7 @@ export const postsRoutes =
     app.post(
       '/posts/:id/poll/vote',
       {
-        ...authed,
+        ...voting,
         schema: {
           ...base,
           summary: 'Vote in a poll (one vote per user, changeable until it closes)',

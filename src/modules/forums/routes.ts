@@ -7,6 +7,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Db } from '../../db/database.ts';
 import type { EventBus } from '../../events/bus.ts';
 import { bearerToken, caller, type RequireAuth } from '../../http/auth.ts';
+import type { RateLimits } from '../../http/rate-limit.ts';
 import { cursorQuery, errors, noContent } from '../../http/schemas.ts';
 import * as forums from './forums.ts';
 import { commentsRoutes } from './routes-comments.ts';
@@ -17,6 +18,7 @@ export interface ForumsDeps {
   db: Db;
   events: EventBus;
   requireAuth: RequireAuth;
+  limits: RateLimits;
 }
 
 export interface ForumRouteKit extends ForumsDeps {
@@ -24,6 +26,10 @@ export interface ForumRouteKit extends ForumsDeps {
   optionalAuth: (request: FastifyRequest) => Promise<void>;
   viewer: (request: FastifyRequest) => string | null;
   authed: { preHandler: RequireAuth };
+  /** authed, and counted against the caller's budget of new posts and comments (429 beyond). */
+  writing: { preHandler: Array<(request: FastifyRequest) => Promise<void>> };
+  /** authed, and counted against the caller's budget of votes. */
+  voting: { preHandler: Array<(request: FastifyRequest) => Promise<void>> };
   base: { tags: string[]; security: Array<Record<string, string[]>> };
 }
 
@@ -35,6 +41,8 @@ export function routeKit(deps: ForumsDeps): ForumRouteKit {
     },
     viewer: (request) => request.auth?.user.id ?? null,
     authed: { preHandler: deps.requireAuth },
+    writing: { preHandler: [deps.requireAuth, deps.limits.perUser('forumPosts')] },
+    voting: { preHandler: [deps.requireAuth, deps.limits.perUser('forumVotes')] },
     base: { tags: ['forums'], security: [{ bearer: [] }, {}] },
   };
 }

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { cursorQuery, isoDate, uuid } from '../../http/schemas.ts';
 import { COMMENT_SORTS } from './comment-tree.ts';
 import { POLL_LABEL_MAX, POLL_OPTIONS_MAX, POST_CONTENT_MAX, POST_TYPES, TITLE_MAX } from './posts.ts';
+import { LISTING_CURSOR_MAX } from './listing-cursors.ts';
 import { POST_SORTS, TOP_WINDOWS } from './ranking.ts';
 
 const slugParam = z.string().min(1).max(100);
@@ -107,6 +108,8 @@ export const postList = z.object({
 });
 
 export const listPostsQuery = cursorQuery.extend({
+  // A first page's cursor carries the ids it showed (listing-cursors.ts).
+  cursor: z.string().max(LISTING_CURSOR_MAX).optional(),
   sort: z.enum(POST_SORTS).default('hot'),
   t: z.enum(TOP_WINDOWS).optional().describe('top only; default day'),
 });

@@ -11,15 +11,15 @@ import type { Db } from '../../db/database.ts';
 import type { EventBus } from '../../events/bus.ts';
 import { AppError, NotFoundError } from '../../lib/errors.ts';
 import { commentAccess } from './comments.ts';
-import { postAccess } from './posts.ts';
+import { postGate } from './posts.ts';
 
 export type VoteValue = -1 | 0 | 1;
 
 export async function votePost(db: Db, events: EventBus, userId: string, postId: string, value: VoteValue): Promise<{ score: number }> {
-  const { post } = await postAccess(db, userId, postId);
-  if (post.deleted_at !== null) throw new NotFoundError('post');
+  const post = await postGate(db, userId, postId);
+  if (post.deleted) throw new NotFoundError('post');
   const score = await castPostVote(db, userId, postId, value);
-  events.publish({ type: 'forum_post.voted', forumId: post.forum_id, postId, score });
+  events.publish({ type: 'forum_post.voted', forumId: post.forumId, postId, score });
   return { score };
 }
 
