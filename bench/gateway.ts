@@ -2,12 +2,18 @@
 // child process (one node, then two over Redis); this process is the load: it opens
 // BENCH_CLIENTS WebSocket clients on loopback (10 000 by default), BENCH_MEMBERS of whom
 // (1 000) are members of one group. It measures
-//   - memory per idle connection: the server's RSS growth over the connected clients;
+//   - memory per idle connection: the server's RSS growth after a full GC, from a baseline
+//     taken once WARMUP clients are identified (code compiled and pools opened by the first
+//     connections are not charged to each) to the moment every client is identified and
+//     the server has settled (presence written, CPU idle), divided by the clients added;
 //   - delivery latency: from sending a channel message (POST) to its arrival at the last
 //     of the online members (target p99 < 100 ms), over BENCH_MESSAGES messages sent one
 //     at a time;
 //   - sustained delivery: events per second arriving at clients while messages are sent
-//     back to back by BENCH_SENDERS concurrent senders for BENCH_SECONDS.
+//     back to back by BENCH_SENDERS concurrent senders for BENCH_SECONDS, with the
+//     servers' CPU time per message sent.
+// Messages are sent over HTTP with bench/server.ts's HttpClient (keep-alive undici pool):
+// fetch would cost the load process ~190 µs of CPU per request.
 // Users, sessions and memberships are written with set-based SQL (hashing 10 000
 // passwords would measure Argon2, not the gateway).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,11 +23,13 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import WebSocket from 'ws';
 import { PROJECT_ROOT } from '../src/config.ts';
+import type { Db } from '../src/db/database.ts';
 import { createEventBus } from '../src/events/bus.ts';
 import { createLogger } from '../src/lib/logger.ts';
 import { createGroup } from '../src/modules/groups/groups.ts';
 import { hashToken } from '../src/modules/sessions/tokens.ts';
 import { benchDatabase, percentile } from './lib.ts';
+import { cpuMs, freePort, HttpClient } from './server.ts';
 
 const fmt = (n: number, digits: number) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
@@ -31,6 +39,7 @@ const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 30);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 8);
 const IDENTIFY_CONCURRENCY = 100;
+const WARMUP = Math.min(200, Math.floor(CLIENTS / 20));
 
 interface Node {
   child: ChildProcess;
@@ -66,10 +75,10 @@ export async function run(): Promise<void> {
     const channel = (await db.selectFrom('channels').select('id').where('group_id', '=', group.id).executeTakeFirstOrThrow()).id;
     const ownerToken = tokens[0]!;
 
-    await scenario('one node', [{ fanout: 'in-process' }], { tokens, channel, ownerToken, url: bench.url });
+    await scenario('one node', [{ fanout: 'in-process' }], { db, tokens, channel, ownerToken, url: bench.url });
     if (process.env.REDIS_URL) {
       await sql`TRUNCATE gateway_events, gateway_presence`.execute(db);
-      await scenario('two nodes over Redis', [{ fanout: 'redis' }, { fanout: 'redis' }], { tokens, channel, ownerToken, url: bench.url });
+      await scenario('two nodes over Redis', [{ fanout: 'redis' }, { fanout: 'redis' }], { db, tokens, channel, ownerToken, url: bench.url });
     } else {
       console.log('two nodes over Redis: skipped (REDIS_URL is not set)');
     }
@@ -81,37 +90,48 @@ export async function run(): Promise<void> {
 async function scenario(
   title: string,
   nodes: Array<{ fanout: string }>,
-  ctx: { tokens: string[]; channel: string; ownerToken: string; url: string },
+  ctx: { db: Db; tokens: string[]; channel: string; ownerToken: string; url: string },
 ): Promise<void> {
   console.log(`\n${title}`);
   const servers = await Promise.all(nodes.map((n) => startNode(ctx.url, n.fanout)));
   const clients: Client[] = [];
+  const http = new HttpClient(`http://127.0.0.1:${servers[0]!.port}`, SENDERS);
   try {
-    const before = servers.map((s) => rssKb(s.child.pid!));
-    const heapBefore = await Promise.all(servers.map(memoryAfterGc));
-    let started = performance.now();
     let next = 0;
-    await Promise.all(
-      Array.from({ length: IDENTIFY_CONCURRENCY }, async () => {
-        while (next < ctx.tokens.length) {
-          const i = next++;
-          const server = servers[i % servers.length]!;
-          clients[i] = { ws: await identify(server.port, ctx.tokens[i]!), member: i < MEMBERS };
-        }
-      }),
-    );
-    console.log(`  connected and identified: ${ctx.tokens.length.toLocaleString('en-US')} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    await new Promise((resolve) => setTimeout(resolve, 3000));
-    const after = servers.map((s) => rssKb(s.child.pid!));
-    const perConnection = after.reduce((sum, kb, i) => sum + kb - before[i]!, 0) / ctx.tokens.length;
-    const heapAfter = await Promise.all(servers.map(memoryAfterGc));
-    const jsPerConnection =
-      heapAfter.reduce((sum, m, i) => sum + m.heapKb + m.externalKb - heapBefore[i]!.heapKb - heapBefore[i]!.externalKb, 0) / ctx.tokens.length;
-    const rssAfterGc = heapAfter.reduce((sum, m, i) => sum + m.rssKb - heapBefore[i]!.rssKb, 0) / ctx.tokens.length;
+    const connect = (until: number) =>
+      Promise.all(
+        Array.from({ length: IDENTIFY_CONCURRENCY }, async () => {
+          while (next < until) {
+            const i = next++;
+            const server = servers[i % servers.length]!;
+            clients[i] = { ws: await identify(server.port, ctx.tokens[i]!), member: i < MEMBERS };
+          }
+        }),
+      );
+    await connect(WARMUP);
+    await settle(ctx.db, servers, WARMUP);
+    const before = await Promise.all(servers.map(memoryAfterGc));
+    const cpuBefore = servers.map((s) => cpuMs(s.child.pid!));
+    const statementsBefore = await statements(servers);
+    let started = performance.now();
+    await connect(ctx.tokens.length);
+    const added = ctx.tokens.length - WARMUP;
+    const identifySeconds = (performance.now() - started) / 1000;
+    const rssBeforeGc = servers.map((s) => rssKb(s.child.pid!));
+    await settle(ctx.db, servers, ctx.tokens.length);
+    const identifyCpu = servers.reduce((sum, s, i) => sum + cpuMs(s.child.pid!) - cpuBefore[i]!, 0) / added;
+    const identifyStatements = ((await statements(servers)) - statementsBefore) / added;
     console.log(
-      `  memory per idle connection: ${fmt(jsPerConnection, 1)} KB of JS heap + external after a full GC (target < 20 KB); ` +
-        `RSS growth ${fmt(perConnection, 1)} KB (${fmt(rssAfterGc, 1)} KB after GC; RSS keeps freed heap pages) — ` +
-        `RSS ${servers.map((_, i) => `${fmt(before[i]! / 1024, 0)} → ${fmt(after[i]! / 1024, 0)} MB`).join(', ')}`,
+      `  connected and identified: ${added.toLocaleString('en-US')} (after ${WARMUP} warm-up clients) in ${identifySeconds.toFixed(1)} s; ` +
+        `per identify: server CPU ${fmt(identifyCpu, 2)} ms, ${fmt(identifyStatements, 1)} database statements`,
+    );
+    const after = await Promise.all(servers.map(memoryAfterGc));
+    const per = (pick: (m: Memory) => number) => after.reduce((sum, m, i) => sum + pick(m) - pick(before[i]!), 0) / added;
+    const rssNoGc = rssBeforeGc.reduce((sum, kb, i) => sum + kb - before[i]!.rssKb, 0) / added;
+    console.log(
+      `  memory per idle connection: RSS ${fmt(per((m) => m.rssKb), 1)} KB after a full GC (target < 20 KB); ` +
+        `JS heap + external ${fmt(per((m) => m.heapKb + m.externalKb), 1)} KB; RSS before the GC ${fmt(rssNoGc, 1)} KB — ` +
+        `RSS ${servers.map((_, i) => `${fmt(before[i]!.rssKb / 1024, 0)} → ${fmt(after[i]!.rssKb / 1024, 0)} MB`).join(', ')}`,
     );
 
     // Arrival times of message.created per message id, at member clients.
@@ -128,16 +148,13 @@ async function scenario(
         else arrivals.set(frame.data.id, [performance.now()]);
       });
     }
-    const sender = servers[0]!.port;
     const post = async (i: number) => {
       const t0 = performance.now();
-      const res = await fetch(`http://127.0.0.1:${sender}/api/v1/channels/${ctx.channel}/messages`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.ownerToken}` },
-        body: JSON.stringify({ content: `benchmark message ${i}` }),
+      const reply = await http.expect(201, 'POST', `/api/v1/channels/${ctx.channel}/messages`, {
+        token: ctx.ownerToken,
+        body: { content: `benchmark message ${i}` },
       });
-      if (res.status !== 201) throw new Error(`send: ${res.status} ${await res.text()}`);
-      return { id: ((await res.json()) as { id: string }).id, t0 };
+      return { id: reply.json<{ id: string }>().id, t0 };
     };
 
     const lastLatencies: number[] = [];
@@ -158,6 +175,7 @@ async function scenario(
 
     delivered = 0;
     let sent = 0;
+    const cpuSustained = servers.map((s) => cpuMs(s.child.pid!));
     started = performance.now();
     const stopAt = started + SECONDS * 1000;
     await Promise.all(
@@ -169,17 +187,58 @@ async function scenario(
     const drainDeadline = performance.now() + 10_000;
     while (delivered < expected && performance.now() < drainDeadline) await new Promise((r) => setTimeout(r, 10));
     const elapsed = (performance.now() - started) / 1000;
+    const sendCpu = servers.reduce((sum, s, i) => sum + cpuMs(s.child.pid!) - cpuSustained[i]!, 0) / Math.max(1, sent);
     console.log(
-      `  sustained: ${sent} messages in ${SECONDS} s by ${SENDERS} senders → ${delivered.toLocaleString('en-US')} of ${expected.toLocaleString('en-US')} deliveries in ${elapsed.toFixed(1)} s = ${fmt(delivered / elapsed, 0)} events/s`,
+      `  sustained: ${sent} messages in ${SECONDS} s by ${SENDERS} senders → ${delivered.toLocaleString('en-US')} of ${expected.toLocaleString('en-US')} deliveries in ${elapsed.toFixed(1)} s = ${fmt(delivered / elapsed, 0)} events/s; ` +
+        `server CPU ${fmt(sendCpu, 2)} ms per message (all nodes)`,
     );
   } finally {
     for (const c of clients) c?.ws.terminate();
     for (const s of servers) s.child.kill('SIGKILL');
+    await http.close();
   }
 }
 
+/**
+ * Statements the servers have sent to PostgreSQL so far (BEGIN and COMMIT included: each
+ * is a round trip), from their /metrics (the database telemetry's query count).
+ */
+async function statements(servers: Node[]): Promise<number> {
+  let total = 0;
+  for (const s of servers) {
+    const text = await (await fetch(`http://127.0.0.1:${s.port}/metrics`)).text();
+    total += Number(/^db_query_duration_seconds_count(?:\{\})? (\d+)/m.exec(text)?.[1] ?? NaN);
+  }
+  return total;
+}
+
+/**
+ * Waits until the servers are done with what the identifies set off: every connected
+ * user's presence row written, and the servers' CPU idle (at most 5 % of a core over half
+ * a second); 30 s at most.
+ */
+async function settle(db: Db, servers: Node[], users: number): Promise<void> {
+  const deadline = performance.now() + 30_000;
+  while (performance.now() < deadline) {
+    const { rows } = await sql<{ n: string }>`SELECT count(*) AS n FROM gateway_presence`.execute(db);
+    if (Number(rows[0]!.n) >= users) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  while (performance.now() < deadline) {
+    const cpu = servers.map((s) => cpuMs(s.child.pid!));
+    await new Promise((r) => setTimeout(r, 500));
+    if (servers.every((s, i) => cpuMs(s.child.pid!) - cpu[i]! <= 25)) return;
+  }
+}
+
+interface Memory {
+  heapKb: number;
+  externalKb: number;
+  rssKb: number;
+}
+
 /** The child's memory after a full garbage collection, through its inspector. */
-async function memoryAfterGc(node: Node): Promise<{ heapKb: number; externalKb: number; rssKb: number }> {
+async function memoryAfterGc(node: Node): Promise<Memory> {
   const ws = new WebSocket(node.inspector);
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
@@ -212,8 +271,8 @@ function rssKb(pid: number): number {
 }
 
 async function startNode(url: string, fanout: string, attempt = 1): Promise<Node> {
-  // A random port can be taken by something else: a child that exits early is retried.
-  const port = 46000 + Math.floor(Math.random() * 4000);
+  // A free port can still be taken before the child binds it: a child that exits early is retried.
+  const port = await freePort();
   const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', path.join(PROJECT_ROOT, 'bin', 'cgraph.mjs'), 'serve'], {
     env: {
       ...process.env,
@@ -245,7 +304,10 @@ async function startNode(url: string, fanout: string, attempt = 1): Promise<Node
     const ok = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false);
     if (ok && inspector) return { child, port, inspector };
     if (exited && attempt < 3) return startNode(url, fanout, attempt + 1);
-    if (exited || Date.now() > deadline) throw new Error('server did not start');
+    if (exited || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error('server did not start');
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 }

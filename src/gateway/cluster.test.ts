@@ -37,16 +37,22 @@ async function startNode(t: TestDatabase, env: Record<string, string>): Promise<
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const base = `http://127.0.0.1:${port}`;
-  await expect
-    .poll(
-      () =>
-        fetch(`${base}/ready`).then(
-          (r) => r.status,
-          () => 0,
-        ),
-      { timeout: 40_000, interval: 200 },
-    )
-    .toBe(200);
+  try {
+    await expect
+      .poll(
+        () =>
+          fetch(`${base}/ready`).then(
+            (r) => r.status,
+            () => 0,
+          ),
+        { timeout: 40_000, interval: 200 },
+      )
+      .toBe(200);
+  } catch (error) {
+    // A node that never got ready must not outlive the test (it held a port and a database).
+    child.kill('SIGKILL');
+    throw new Error(`${(error as Error).message}\nnode output:\n${output}`);
+  }
   return { base, ws: `ws://127.0.0.1:${port}/gateway`, child, output: () => output };
 }
 
@@ -79,7 +85,9 @@ describe.each(adapters)('two nodes over %s', (name, env) => {
       const t = await createTestDatabase();
       const nodes: Node[] = [];
       try {
-        nodes.push(await startNode(t, env), await startNode(t, env));
+        // One at a time: if the second fails to start, the first is already in `nodes` (killed below).
+        nodes.push(await startNode(t, env));
+        nodes.push(await startNode(t, env));
         const [one, two] = nodes as [Node, Node];
         const a = await post(one.base, '/api/v1/auth/register', {
           email: `a_${name}@example.com`,

@@ -1,8 +1,10 @@
-// Connection lifecycle over a real listening server and the `ws` client: identify (and its
-// timeout), heartbeats, Origin allow-list, inbound size and rate limits, slow consumers.
+// Connection lifecycle over a real listening server and the `ws` client: identify (its
+// statements and its timeout), heartbeats, Origin allow-list, inbound size and rate
+// limits, slow consumers, shutdown.
 import { EventEmitter } from 'node:events';
 import { describe, expect, it, vi } from 'vitest';
 import { useTestApp } from '../../test/app-harness.ts';
+import { buildApp } from '../app.ts';
 import { loadConfig } from '../config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { Connection, type ConnectionHandlers } from './connection.ts';
@@ -22,6 +24,26 @@ let url = '';
 const gatewayUrl = async () => (url ||= await listen(api.app));
 
 describe('identify', () => {
+  // First in the file: no earlier socket's offline grace period can fire in the middle.
+  it('costs nine statements for a user in no group, the presence transition one of them', async () => {
+    const { token } = await api.register('gw_counted');
+    const statements: string[] = [];
+    const off = api.t.telemetry.onQuery((event) => statements.push(event.sql));
+    try {
+      const client = await TestClient.open(await gatewayUrl());
+      await client.identify(token);
+      await expect.poll(() => statements.some((q) => q.includes('cgraph_presence_connect'))).toBe(true);
+      await api.app.gateway.drain(); // the append of its presence.updated
+      client.close();
+    } finally {
+      off();
+    }
+    // The session; conversation, presence, group and channel rooms; blocks; the stream
+    // position with the presence snapshot; the presence transition; the append.
+    expect(statements).toHaveLength(9);
+    expect(statements.filter((q) => /^\s*(BEGIN|COMMIT)/i.test(q))).toEqual([]);
+  });
+
   it('says hello, then answers a valid token with ready', async () => {
     const { token, user } = await api.register('gw_ready');
     const client = await TestClient.open(await gatewayUrl());
@@ -119,6 +141,21 @@ describe('heartbeats', () => {
     // Stop reading: no pong goes back, as with a peer that vanished.
     (client.ws as unknown as { _socket: { pause(): void } })._socket.pause();
     await expect.poll(() => api.app.gateway.localConnections(user.id), { timeout: 3000 }).toBe(0);
+  });
+});
+
+describe('shutdown', () => {
+  it('tells every socket to go elsewhere (1001) and closes without waiting for clients', async () => {
+    const node = await buildApp({ config: api.t.config, database: api.t, logger: api.t.logger });
+    const { token } = await api.register('gw_shutdown');
+    const nodeUrl = await listen(node);
+    const identified = await TestClient.open(nodeUrl);
+    await identified.identify(token);
+    const anonymous = await TestClient.open(nodeUrl); // not identified yet
+    await anonymous.next((f) => f.op === 'hello');
+    await node.close();
+    expect(await identified.waitClosed()).toMatchObject({ code: 1001, reason: 'server shutting down' });
+    expect((await anonymous.waitClosed()).code).toBe(1001);
   });
 });
 

@@ -12,6 +12,7 @@ export interface ConnectionHandlers {
   start(connection: Connection, frame: Extract<ClientFrame, { op: 'identify' | 'resume' }>): Promise<boolean>;
   typing(connection: Connection, room: string): void;
   activity(connection: Connection): void;
+  /** Once, when the socket closes (identified or not). */
   closed(connection: Connection): void;
 }
 
@@ -20,7 +21,6 @@ const NONE: ReadonlySet<string> = new Set();
 export class Connection {
   userId = '';
   sessionId = '';
-  token = '';
   readonly rooms = new Set<Room>();
   /**
    * Users blocked by, or blocking, this user: their actions are not delivered. Usually
@@ -128,7 +128,7 @@ export class Connection {
 
   private onClose(): void {
     if (this.state !== 'closed') this.state = 'closed';
-    if (this.userId !== '' && !this.closedReported) {
+    if (!this.closedReported) {
       this.closedReported = true;
       this.handlers.closed(this);
     }

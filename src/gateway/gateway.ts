@@ -21,7 +21,7 @@ import {
   type ClientFrame,
   type Envelope,
 } from './protocol.ts';
-import { currentPosition, replay } from './resume.ts';
+import { replay, startingPoint } from './resume.ts';
 import { parseRoom, room as roomOf, type Room, type RoomKind, type RoomRegistry } from './rooms.ts';
 
 /** What the presence tracker needs to hear (src/gateway/presence.ts). */
@@ -45,7 +45,12 @@ export class Gateway implements ConnectionHandlers {
   readonly nodeId = randomUUID();
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly bySession = new Map<string, Set<Connection>>();
-  private readonly byRoom = new Map<Room, Set<Connection>>();
+  /**
+   * Each room's local members. The entry's `name` is the one copy of the room's string that
+   * every member's `rooms` holds: in a group of 1 000 online members each holds 999 presence
+   * rooms, and a string per membership was most of the memory per idle connection.
+   */
+  private readonly byRoom = new Map<Room, { name: Room; members: Set<Connection> }>();
   private readonly producer: RoomEventProducer;
   private readonly unsubscribe: Array<() => void> = [];
   /** Bumped per user on every removal, so a room reload racing with it starts over. */
@@ -88,7 +93,6 @@ export class Gateway implements ConnectionHandlers {
   accept(socket: WebSocket): Connection {
     const connection = new Connection(socket, this.deps.config, this, this.deps.logger);
     this.all.add(connection);
-    socket.once('close', () => this.all.delete(connection));
     return connection;
   }
 
@@ -141,10 +145,15 @@ export class Gateway implements ConnectionHandlers {
   async close(): Promise<void> {
     clearInterval(this.sessionTimer);
     clearInterval(this.ticker);
-    for (const c of [...this.all]) c.close(CLOSE.goingAway, 'server shutting down');
+    this.closeSockets();
     for (const off of this.unsubscribe) off();
     this.producer.stop();
     await this.drain();
+  }
+
+  /** Shutdown: every socket is told to reconnect (and resume) elsewhere. */
+  closeSockets(): void {
+    for (const c of [...this.all]) c.close(CLOSE.goingAway, 'server shutting down');
   }
 
   // -- connection lifecycle ---------------------------------------------------------------
@@ -159,7 +168,6 @@ export class Gateway implements ConnectionHandlers {
     if (connection.state === 'closed') return true;
     connection.userId = auth.user.id;
     connection.sessionId = auth.sessionId;
-    connection.token = frame.token;
     // Indexed before the rooms load, so membership changes and revocations arriving
     // meanwhile apply; events wait in `held` until the connection is ready.
     connection.held = [];
@@ -179,7 +187,9 @@ export class Gateway implements ConnectionHandlers {
 
     const replayedPositions = new Set<number>();
     if (frame.op === 'identify') {
-      connection.lastSeq = await currentPosition(db);
+      const start = await startingPoint(db, auth.user.id);
+      if (isClosed(connection)) return true;
+      connection.lastSeq = start.position;
       connection.send(
         JSON.stringify({
           op: 'ready',
@@ -187,6 +197,11 @@ export class Gateway implements ConnectionHandlers {
           session_id: auth.sessionId,
           user: { id: auth.user.id, username: auth.user.username },
           rooms: [...connection.rooms],
+          // Friends' statuses, as `presence.updated` would tell them: only those whose
+          // presence room the connection is in, never a blocked user's.
+          presences: start.presences.filter(
+            (p) => connection.rooms.has(roomOf('presence', p.user_id)) && !connection.hidden.has(p.user_id),
+          ),
         }),
       );
     } else {
@@ -229,10 +244,12 @@ export class Gateway implements ConnectionHandlers {
   }
 
   closed(connection: Connection): void {
+    this.all.delete(connection);
+    if (connection.userId === '') return; // closed before identify: indexed nowhere else
     unindex(this.byUser, connection.userId, connection);
     unindex(this.bySession, connection.sessionId, connection);
     if (!this.byUser.has(connection.userId)) this.generations.delete(connection.userId);
-    for (const r of connection.rooms) unindex(this.byRoom, r, connection);
+    for (const r of connection.rooms) this.unindexRoom(r, connection);
     connection.rooms.clear();
     // Only connections presence counted (one closed while starting never was).
     if (connection.counted) this.presence?.disconnected(connection.userId);
@@ -291,7 +308,7 @@ export class Gateway implements ConnectionHandlers {
 
   /** `dataJson`: the data already serialised (by the producer; spliced into every frame). */
   private deliver(envelope: Envelope, dataJson?: string): void {
-    const members = this.byRoom.get(envelope.room as Room);
+    const members = this.byRoom.get(envelope.room as Room)?.members;
     if (!members) return;
     const shared =
       envelope.position !== undefined ? eventFrame(envelope, envelope.position, dataJson) : undefined;
@@ -303,14 +320,22 @@ export class Gateway implements ConnectionHandlers {
   }
 
   private join(connection: Connection, r: Room): void {
-    connection.rooms.add(r);
-    index(this.byRoom, r, connection);
+    let entry = this.byRoom.get(r);
+    if (!entry) this.byRoom.set(r, (entry = { name: r, members: new Set() }));
+    connection.rooms.add(entry.name);
+    entry.members.add(connection);
   }
 
   private leave(connection: Connection, r: Room): void {
     if (connection.state === 'starting') (connection.leftWhileStarting ??= new Set()).add(r);
-    connection.rooms.delete(r);
-    unindex(this.byRoom, r, connection);
+    if (connection.rooms.delete(r)) this.unindexRoom(r, connection);
+  }
+
+  private unindexRoom(r: Room, connection: Connection): void {
+    const entry = this.byRoom.get(r);
+    if (!entry) return;
+    entry.members.delete(connection);
+    if (entry.members.size === 0) this.byRoom.delete(r);
   }
 
   // -- rights follow domain events (every node) --------------------------------------------

@@ -134,6 +134,58 @@ describe('presence', () => {
     expect(presenceOf(wb, a.user.id)).toEqual(['online']);
   });
 
+  it('puts friends’ statuses in ready: not offline ones, not co-members, not strangers', async () => {
+    const me = await api.register('pr_snap_me');
+    const friend = await api.register('pr_snap_friend'); // connected: online
+    const busy = await api.register('pr_snap_busy'); // dnd, not connected
+    const away = await api.register('pr_snap_away'); // never connected: offline
+    const coMember = await api.register('pr_snap_member'); // shares a group, connected
+    const stranger = await api.register('pr_snap_stranger'); // connected, shares nothing
+    for (const other of [friend, busy, away]) await befriend(me, other);
+    const { rows } = await sql<{
+      id: string;
+    }>`INSERT INTO groups (name, owner_id) VALUES ('g', ${me.user.id}) RETURNING id`.execute(api.t.db);
+    await sql`INSERT INTO group_members (group_id, user_id) VALUES (${rows[0]!.id}, ${me.user.id}), (${rows[0]!.id}, ${coMember.user.id})`.execute(
+      api.t.db,
+    );
+    await api.call({ method: 'PATCH', url: '/api/v1/me', token: busy.token, payload: { status: 'dnd' } });
+    const sockets = [await connect(friend.token), await connect(coMember.token), await connect(stranger.token)];
+    const connected = [friend.user.id, coMember.user.id, stranger.user.id];
+    await expect
+      .poll(async () => {
+        const online = await api.t.db
+          .selectFrom('users')
+          .select('id')
+          .where('status', '=', 'online')
+          .where('id', 'in', connected)
+          .execute();
+        return online.length;
+      })
+      .toBe(3);
+
+    const before = await connect(me.token);
+    const ready = before.frames.find((f) => f.op === 'ready')!;
+    expect(ready.rooms).toContain(`presence:${coMember.user.id}`); // hears it, by events only
+    const expected = [
+      { user_id: friend.user.id, status: 'online' },
+      { user_id: busy.user.id, status: 'dnd' },
+    ].sort((x, y) => x.user_id.localeCompare(y.user_id));
+    expect(ready.presences).toEqual(expected);
+
+    const block = await api.call({
+      method: 'POST',
+      url: '/api/v1/blocks',
+      token: me.token,
+      payload: { username: 'pr_snap_friend' },
+    });
+    expect(block.statusCode).toBe(204);
+    const after = await connect(me.token);
+    expect(after.frames.find((f) => f.op === 'ready')!.presences).toEqual([
+      { user_id: busy.user.id, status: 'dnd' },
+    ]);
+    for (const s of [before, after, ...sockets]) s.close();
+  });
+
   it('turns a swept idle back online on connect, and the idle sweep announces idle', async () => {
     const a = await api.register('pr_idle_a');
     const b = await api.register('pr_idle_b');

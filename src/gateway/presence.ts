@@ -10,7 +10,8 @@
 // sweep job removes them). A change is announced ONCE for the cluster: the first
 // connection anywhere announces the status, the last one closing announces offline after a
 // grace period (a reload or a hop to another node announces nothing). Both transitions run
-// under a per-user advisory lock, so two nodes cannot both (or neither) announce.
+// under a per-user advisory lock, so two nodes cannot both (or neither) announce; each is
+// one statement (a function of migration 20261126120000), not a seven-round-trip transaction.
 // Idle after inactivity is the existing sweep (users.last_active_at, PRESENCE_IDLE_AFTER):
 // typing frames count as activity like API requests; a (re)connect turns a swept idle back
 // to online.
@@ -26,6 +27,7 @@ import type { PresenceHooks } from './gateway.ts';
 export const PRESENCE_STALE_SECONDS = 90;
 const REFRESH_EVERY_MS = 30_000;
 
+/** The key the presence functions of migration 20261126120000 lock too ('presence:' || id). */
 const lockUser = (userId: string) =>
   sql`SELECT pg_advisory_xact_lock(hashtextextended(${`presence:${userId}`}, 0))`;
 
@@ -132,63 +134,24 @@ export class PresenceTracker implements PresenceHooks {
     });
   }
 
+  // Each transition is ONE statement: a function (migration 20261126120000) that takes the
+  // user's lock, then reads and writes under it; it commits before anything is announced.
   private async goOnline(userId: string): Promise<void> {
     const { db, events, nodeId } = this.deps;
-    await transaction(db, async (trx, ctx) => {
-      await lockUser(userId).execute(trx);
-      const elsewhere = await liveElsewhere(trx, userId, nodeId);
-      await trx
-        .insertInto('gateway_presence')
-        .values({ user_id: userId, node_id: nodeId })
-        .onConflict((oc) => oc.columns(['user_id', 'node_id']).doUpdateSet({ seen_at: sql<Date>`now()` }))
-        .execute();
-      // A swept idle ends with a new connection; dnd and invisible are the user's choice.
-      const woke = await trx
-        .updateTable('users')
-        .set({ status: 'online' })
-        .where('id', '=', userId)
-        .where('status', 'in', elsewhere ? ['idle'] : ['idle', 'offline'])
-        .executeTakeFirst();
-      const row = await trx.selectFrom('users').select('status').where('id', '=', userId).executeTakeFirst();
-      const status = row?.status;
-      if (!status || status === 'offline') return;
-      if (!elsewhere || woke.numUpdatedRows > 0n)
-        ctx.afterCommit(() => events.publish({ type: 'presence.updated', userId, status }));
-    });
+    const { rows } = await sql<{ status: 'online' | 'idle' | 'dnd' | null }>`
+      SELECT cgraph_presence_connect(${userId}, ${nodeId}, ${PRESENCE_STALE_SECONDS}) AS status
+    `.execute(db);
+    const status = rows[0]?.status;
+    if (status) events.publish({ type: 'presence.updated', userId, status });
   }
 
   private async goOffline(userId: string): Promise<void> {
     const { db, events, nodeId } = this.deps;
-    await transaction(db, async (trx, ctx) => {
-      await lockUser(userId).execute(trx);
-      await trx
-        .deleteFrom('gateway_presence')
-        .where('user_id', '=', userId)
-        .where('node_id', '=', nodeId)
-        .execute();
-      if (await liveElsewhere(trx, userId, nodeId)) return;
-      const row = await trx.selectFrom('users').select('status').where('id', '=', userId).executeTakeFirst();
-      await trx
-        .updateTable('users')
-        .set({ status: 'offline' })
-        .where('id', '=', userId)
-        .where('status', 'in', ['online', 'idle'])
-        .execute();
-      if (row && row.status !== 'offline')
-        ctx.afterCommit(() => events.publish({ type: 'presence.updated', userId, status: 'offline' }));
-    });
+    const { rows } = await sql<{ announce: boolean }>`
+      SELECT cgraph_presence_disconnect(${userId}, ${nodeId}, ${PRESENCE_STALE_SECONDS}) AS announce
+    `.execute(db);
+    if (rows[0]?.announce) events.publish({ type: 'presence.updated', userId, status: 'offline' });
   }
-}
-
-async function liveElsewhere(db: Db, userId: string, nodeId: string): Promise<boolean> {
-  const row = await db
-    .selectFrom('gateway_presence')
-    .select('node_id')
-    .where('user_id', '=', userId)
-    .where('node_id', '<>', nodeId)
-    .where('seen_at', '>', sql<Date>`now() - make_interval(secs => ${PRESENCE_STALE_SECONDS})`)
-    .executeTakeFirst();
-  return row !== undefined;
 }
 
 /**

@@ -75,12 +75,35 @@ export async function appendEvents(
   });
 }
 
-/** The latest position handed out (0 before any): where a fresh connection's stream starts. */
-export async function currentPosition(db: Db): Promise<number> {
-  const { rows } = await sql<{ last: number }>`
-    SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS last FROM gateway_events_position_seq
+export interface PresenceSnapshot {
+  user_id: string;
+  status: string;
+}
+
+/**
+ * Where a fresh connection's stream starts (the latest position handed out, 0 before any),
+ * and the status of each accepted friend of the user who is not offline (invisible users
+ * are stored offline): ONE statement. Friends, not every co-member of the user's groups:
+ * a group of thousands would make `ready` too big for the send buffer. The connection is
+ * in its presence rooms before this runs, so a change committed after it arrives as an
+ * event.
+ */
+export async function startingPoint(
+  db: Db,
+  userId: string,
+): Promise<{ position: number; presences: PresenceSnapshot[] }> {
+  const { rows } = await sql<{ last: number; presences: PresenceSnapshot[] }>`
+    SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM gateway_events_position_seq) AS last,
+           COALESCE((
+             SELECT json_agg(json_build_object('user_id', u.id, 'status', u.status) ORDER BY u.id)
+               FROM users u
+              WHERE u.status <> 'offline'
+                AND u.id IN (SELECT friend_id FROM friendships WHERE user_id = ${userId} AND status = 'accepted'
+                             UNION ALL
+                             SELECT user_id FROM friendships WHERE friend_id = ${userId} AND status = 'accepted')
+           ), '[]'::json) AS presences
   `.execute(db);
-  return Number(rows[0]?.last ?? 0);
+  return { position: Number(rows[0]?.last ?? 0), presences: rows[0]?.presences ?? [] };
 }
 
 export type ReplayResult =

@@ -16,7 +16,10 @@ import type { DomainEvent } from '../events/bus.ts';
 export type RoomKindName = 'user' | 'conversation' | 'presence' | 'group' | 'channel';
 export type Room = `${RoomKindName}:${string}`;
 
-export const room = (kind: RoomKindName, id: string): Room => `${kind}:${id}`;
+// join, not a template literal: V8 builds `${a}:${b}` as a cons string (a pair of pointers
+// that keeps both parts alive); join makes one flat string, and the gateway keeps one copy
+// of each room however many connections are in it (memory per connection: docs/gateway.md).
+export const room = (kind: RoomKindName, id: string): Room => [kind, id].join(':') as Room;
 
 export function parseRoom(value: string): { kind: RoomKindName; id: string } | undefined {
   const match = /^(user|conversation|presence|group|channel):([0-9a-f-]{36})$/i.exec(value);
