@@ -5,53 +5,14 @@
 //      i.e. the session check costs about one indexed lookup);
 //   2. the p99 latency of GET /me alone, then while 20 logins per second run alongside
 //      (target: under 20 ms: Argon2 hashing must not block the event loop).
-import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
-import path from 'node:path';
 import autocannon from 'autocannon';
-import { PROJECT_ROOT } from '../src/config.ts';
 import { benchDatabase, fmt, median } from './lib.ts';
+import { startServer } from './server.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const LOGINS_PER_SECOND = 20;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-async function startServer(databaseUrl: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'cgraph.mjs'), 'serve'], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      DATABASE_URL: databaseUrl,
-      DATABASE_SSL: 'disable',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_ENABLED: 'false',
-      CGRAPH_MIGRATE_ON_START: 'false',
-      POOL_SIZE: '10',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  for (let i = 0; i < 100; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const ok = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false);
-    if (ok) return child;
-  }
-  child.kill('SIGKILL');
-  throw new Error('the server did not become ready');
-}
 
 function load(url: string, headers: Record<string, string>, seconds = SECONDS, connections = CONNECTIONS) {
   return autocannon({ url, headers, connections, duration: seconds, pipelining: 1 });
@@ -59,8 +20,9 @@ function load(url: string, headers: Record<string, string>, seconds = SECONDS, c
 
 export async function run(): Promise<void> {
   const bench = await benchDatabase('cgraph_bench_api');
-  const port = await freePort();
-  const server = await startServer(bench.url, port);
+  // The job worker runs, as under `npm start`.
+  const server = await startServer(bench.url, { POOL_SIZE: '10', CGRAPH_WORKER: 'true' });
+  const port = server.port;
   const base = `http://127.0.0.1:${port}`;
   try {
     const registered = await fetch(`${base}/api/v1/auth/register`, {
@@ -111,8 +73,7 @@ export async function run(): Promise<void> {
         `(${logins} logins done, ${failures} failed; target p99 < 20 ms)`,
     );
   } finally {
-    server.kill('SIGTERM');
-    await new Promise((resolve) => server.once('exit', resolve));
+    await server.stop();
     await bench.close();
   }
 }

@@ -29,7 +29,7 @@ import { writeGroupsDemo } from '../src/modules/groups/demo.ts';
 import { loadChannelAccess, Permission } from '../src/modules/groups/permissions.ts';
 import { CHANNEL } from '../src/modules/messaging/location.ts';
 import { historyPageQuery } from '../src/modules/messaging/messages.ts';
-import { benchDatabase, fmt, median } from './lib.ts';
+import { benchDatabase, fmt, median, plainSendStatements, plainTransaction } from './lib.ts';
 import { HttpClient, onServer, startServer, timed, type BenchServer, type Timed } from './server.ts';
 
 const SCALE = Number(process.env.BENCH_GROUPS_SCALE ?? 0.1);
@@ -153,9 +153,7 @@ export async function run(): Promise<void> {
       onServer(pid, () =>
         timed(SECONDS, senders.length, async (w, i) => {
           const s = senders[w]!;
-          const c = await plain.connect();
-          try {
-            await c.query('BEGIN');
+          await plainTransaction(plain, async (c) => {
             const bumped = await c.query<{ last_message_seq: string; last_message_at: Date }>(
               `UPDATE channels SET last_message_seq = last_message_seq + 1, last_message_at = clock_timestamp() WHERE id = $1 RETURNING last_message_seq, last_message_at`,
               [s.channel_id],
@@ -171,29 +169,19 @@ export async function run(): Promise<void> {
                ON CONFLICT (channel_id, user_id) DO UPDATE SET last_read_seq = greatest(channel_read_states.last_read_seq, excluded.last_read_seq), last_read_at = now()`,
               [s.channel_id, s.user_id, seq],
             );
-            await c.query('COMMIT');
-          } catch (error) {
-            await c.query('ROLLBACK');
-            throw error;
-          } finally {
-            c.release();
-          }
+          });
         }),
       );
     // The app's own send statement (one round trip, compiled once per worker) with plain pg:
     // what the HTTP send would cost without Fastify, the access load and the gateway's work.
-    const SENTINEL = '\u0000content';
-    const oneStatement = senders.map((s) => {
-      const compiled = channelSendQuery(channelSendParams({ containerId: s.channel_id, senderId: s.user_id, content: SENTINEL, type: 'text' })).compile(db);
-      return { sql: compiled.sql, parameters: [...compiled.parameters], at: compiled.parameters.indexOf(SENTINEL) };
-    });
+    // Sent by name, as the app sends its prepare()d statements (parsed once per connection).
+    const sendPlain = plainSendStatements(plain, senders.length, (w, placeholder) =>
+      channelSendQuery(channelSendParams({ containerId: senders[w]!.channel_id, senderId: senders[w]!.user_id, content: placeholder, type: 'text' })).compile(db),
+    );
     const single = () =>
       onServer(pid, () =>
         timed(SECONDS, senders.length, async (w, i) => {
-          const q = oneStatement[w]!;
-          const values = [...q.parameters];
-          values[q.at] = `single statement ${i} from worker ${w}`;
-          const result = await plain.query<{ id: string | null }>(q.sql, values);
+          const result = await sendPlain(w, `single statement ${i} from worker ${w}`);
           if (!result.rows[0]?.id) throw new Error('single statement: nothing sent');
         }),
       );

@@ -1,6 +1,8 @@
 // Shared benchmark plumbing: a scratch database on the configured server (or the
 // embedded one), and timing helpers that interleave the measured variants in rounds so
 // machine noise hits each of them alike; figures are medians over rounds.
+import type { CompiledQuery } from 'kysely';
+import type pg from 'pg';
 import { loadConfig, PROJECT_ROOT } from '../src/config.ts';
 import path from 'node:path';
 import { dropDatabase, ensureDatabaseExists } from '../src/db/admin.ts';
@@ -106,3 +108,43 @@ export async function compare(
 }
 
 export const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
+
+/** BEGIN, `body`, COMMIT on one client of `pool` (ROLLBACK when it throws): a transaction as plain pg code writes it. */
+export async function plainTransaction(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await body(client);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * The app's send statement of each worker with plain pg: `compile(w, placeholder)` compiles
+ * worker w's statement once with `placeholder` as its text; each call swaps in the real
+ * text and sends it by name, as the app's prepare() does (parsed once per connection).
+ */
+export function plainSendStatements(
+  pool: pg.Pool,
+  workers: number,
+  compile: (worker: number, placeholder: string) => CompiledQuery,
+): (worker: number, text: string) => Promise<pg.QueryResult<{ id: string | null }>> {
+  const PLACEHOLDER = '\u0000content';
+  const names = new Map<string, string>();
+  const statements = Array.from({ length: workers }, (_, w) => {
+    const compiled = compile(w, PLACEHOLDER);
+    if (!names.has(compiled.sql)) names.set(compiled.sql, `bench_send_${names.size}`);
+    return { name: names.get(compiled.sql)!, text: compiled.sql, parameters: [...compiled.parameters], at: compiled.parameters.indexOf(PLACEHOLDER) };
+  });
+  return (worker, text) => {
+    const s = statements[worker]!;
+    const values = [...s.parameters];
+    values[s.at] = text;
+    return pool.query<{ id: string | null }>({ name: s.name, text: s.text, values });
+  };
+}

@@ -28,7 +28,7 @@ import { newId } from '../src/lib/ids.ts';
 import { historyPageQuery } from '../src/modules/messaging/messages.ts';
 import { CONVERSATION } from '../src/modules/messaging/location.ts';
 import { sendParams, sendStatementQuery } from '../src/modules/messaging/conversation-send.ts';
-import { benchDatabase, fmt, median } from './lib.ts';
+import { benchDatabase, fmt, median, plainSendStatements, plainTransaction } from './lib.ts';
 import { HttpClient, onServer as onProcess, rssMb, startServer, timed, type BenchServer } from './server.ts';
 
 const SCALE = Number(process.env.BENCH_MESSAGING_SCALE ?? 0.01);
@@ -109,9 +109,7 @@ export async function run(): Promise<void> {
     const direct = () =>
       timed(SECONDS, senders.length, async (w, i) => {
         const s = senders[w]!;
-        const c = await plain.connect();
-        try {
-          await c.query('BEGIN');
+        await plainTransaction(plain, async (c) => {
           const bumped = await c.query<{ last_message_seq: string; last_message_at: Date }>(
             `UPDATE conversations SET last_message_seq = last_message_seq + 1, last_message_at = clock_timestamp() WHERE id = $1 RETURNING last_message_seq, last_message_at`,
             [s.id],
@@ -141,30 +139,17 @@ export async function run(): Promise<void> {
              RETURNING id`,
             [newId(), s.other_id, s.sender_id, JSON.stringify({ conversation_id: s.id, message_id: id }), `conversation:${s.id}`],
           );
-          await c.query('COMMIT');
-        } catch (error) {
-          await c.query('ROLLBACK');
-          throw error;
-        } finally {
-          c.release();
-        }
+        });
       });
     // The app's own send statement (one round trip, compiled once per worker) with plain pg:
     // what the HTTP send would cost without Fastify, Kysely and the after-commit gateway work.
-    const SENTINEL = '\u0000content';
-    const oneStatement = senders.map((s) => {
-      const compiled = sendStatementQuery(sendParams({ containerId: s.id, senderId: s.sender_id, content: SENTINEL, type: 'text' })).compile(bench.database.db);
-      return { sql: compiled.sql, parameters: [...compiled.parameters], at: compiled.parameters.indexOf(SENTINEL) };
-    });
     // Sent by name, as the app sends its prepare()d statements (parsed once per connection).
-    const names = new Map<string, string>();
-    for (const q of oneStatement) if (!names.has(q.sql)) names.set(q.sql, `send_${names.size}`);
+    const sendPlain = plainSendStatements(plain, senders.length, (w, placeholder) =>
+      sendStatementQuery(sendParams({ containerId: senders[w]!.id, senderId: senders[w]!.sender_id, content: placeholder, type: 'text' })).compile(bench.database.db),
+    );
     const single = () =>
       timed(SECONDS, senders.length, async (w, i) => {
-        const q = oneStatement[w]!;
-        const values = [...q.parameters];
-        values[q.at] = `single statement ${i} from worker ${w}`;
-        const result = await plain.query<{ id: string | null }>({ name: names.get(q.sql)!, text: q.sql, values });
+        const result = await sendPlain(w, `single statement ${i} from worker ${w}`);
         if (!result.rows[0]?.id) throw new Error('single statement: nothing sent');
       });
     await overHttp(); // warm-up: connections, JIT, caches

@@ -8,12 +8,10 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../../db/database.ts';
 import { prepare } from '../../db/prepared.ts';
-import { fail, transaction } from '../../db/unit-of-work.ts';
 import type { EventBus } from '../../events/bus.ts';
 import { AppError, NotFoundError, ValidationError } from '../../lib/errors.ts';
 import { enqueueJob } from '../../jobs/queue.ts';
-import { claimAttachments } from '../attachments/service.ts';
-import { mentionedUsernames, sendStatementAt, type SendInput, type SendRow } from '../messaging/conversation-send.ts';
+import { completeSend, mentionedUsernames, sendStatementAt, type SendInput, type SendRow } from '../messaging/conversation-send.ts';
 import { CHANNEL } from '../messaging/location.ts';
 import {
   appendedMessage,
@@ -22,10 +20,8 @@ import {
   checkMessageAttachments,
   checkMessageType,
   checkNonce,
-  findByNonce,
   findMessageView,
   MESSAGE_MAX_LENGTH,
-  toMessageView,
   type AppendParams,
   type MessageRow,
   type MessageView,
@@ -150,37 +146,26 @@ export async function sendChannelMessage(
     for (const n of row.notified) events.publish(notificationCreated({ id: n.id, userId: n.user_id, type: n.type }));
     events.publish({ type: 'message.created', location: 'channel', containerId: channelId, messageId: message.id, senderId: sender.id });
   };
-  if (!nonce && attachmentIds.length === 0 && !everyone) {
-    // One statement is a transaction of its own; without a nonce its insert cannot conflict.
-    const [row] = await channelSendStatement(db, params);
-    const message = sent(row);
-    if (!message) throw new Error('sendChannelMessage: a send without a nonce conflicted');
-    announce(row!, message);
-    return toMessageView(message, sender, [], []);
-  }
-  const outcome = await transaction(db, async (trx, ctx) => {
-    const [row] = await channelSendStatement(trx, params);
-    const message = sent(row);
-    // Lost a race with a concurrent retry of the same nonce: undo the seq bump, return theirs.
-    if (!message) return fail('nonce_taken' as const);
-    const attachments = await claimAttachments(trx, 'channel_message_id', message.id, sender.id, attachmentIds);
-    if (everyone) {
-      const job: EveryoneMention = { channel_id: channelId, message_id: message.id };
-      // null: no worker ever declared the queue. Refuse the send (nothing is written) rather
-      // than drop its pings; the client may retry once a worker has started.
-      if ((await enqueueJob(trx, EVERYONE_MENTION_JOB, job)) === null) {
-        throw new AppError('job_queue_unavailable', `the job queue ${EVERYONE_MENTION_JOB} is not declared yet: start a job worker (CGRAPH_WORKER)`, 503);
-      }
-    }
-    ctx.afterCommit(() => announce(row!, message));
-    return { message, attachments };
+  return completeSend(db, {
+    loc: CHANNEL,
+    containerId: channelId,
+    sender,
+    nonce,
+    attachmentIds,
+    statement: async (executor) => (await channelSendStatement(executor, params))[0],
+    sent,
+    announce,
+    inTransaction: everyone
+      ? async (trx, message) => {
+          const job: EveryoneMention = { channel_id: channelId, message_id: message.id };
+          // null: no worker ever declared the queue. Refuse the send (nothing is written)
+          // rather than drop its pings; the client may retry once a worker has started.
+          if ((await enqueueJob(trx, EVERYONE_MENTION_JOB, job)) === null) {
+            throw new AppError('job_queue_unavailable', `the job queue ${EVERYONE_MENTION_JOB} is not declared yet: start a job worker (CGRAPH_WORKER)`, 503);
+          }
+        }
+      : undefined,
   });
-  if (!outcome.ok) {
-    const first = nonce ? await findByNonce(db, CHANNEL, channelId, sender.id, nonce) : undefined;
-    if (!first) throw new Error('sendChannelMessage: nonce conflict without a first message');
-    return (await findMessageView(db, CHANNEL, channelId, first.id, sender.id))!;
-  }
-  return toMessageView(outcome.value.message, sender, [], outcome.value.attachments);
 }
 
 /** The message the statement inserted; undefined when the nonce was taken; 404 when the sender is no longer a member. */

@@ -259,29 +259,64 @@ export async function sendMessage(
       senderId: sender.id,
     });
   };
-  if (!nonce && attachmentIds.length === 0) {
-    // One statement is a transaction of its own: it commits all of the send, or (access
-    // refused) changes nothing. Without a nonce its insert cannot conflict, so there is
-    // never a seq bump to undo: no BEGIN/COMMIT round trips.
-    const [row] = await sendStatement(db, params);
-    const message = sent(row);
-    if (!message) throw new Error('sendMessage: a send without a nonce conflicted');
-    announce(row!, message);
+  return completeSend(db, {
+    loc: CONVERSATION,
+    containerId: conversationId,
+    sender,
+    nonce,
+    attachmentIds,
+    statement: async (executor) => (await sendStatement(executor, params))[0],
+    sent,
+    announce,
+  });
+}
+
+export interface CompleteSend {
+  loc: MessageLocation;
+  containerId: string;
+  sender: SenderView;
+  nonce: string | null;
+  attachmentIds: string[];
+  /** The location's send statement (sendStatementAt) on `executor`. */
+  statement: (executor: Db) => Promise<SendRow | undefined>;
+  /** The message the statement inserted, undefined when the nonce was taken; throws when access was refused. */
+  sent: (row: SendRow | undefined) => MessageRow | undefined;
+  /** The events of the committed send. */
+  announce: (row: SendRow, message: MessageRow) => void;
+  /** More work in the send's transaction (a job to enqueue, …). */
+  inTransaction?: ((trx: Db, message: MessageRow) => Promise<void>) | undefined;
+}
+
+/**
+ * The end of a send, for any location. Without a nonce, attachments or extra work, the
+ * statement alone: one statement is a transaction of its own (it commits all of the send,
+ * or, access refused, changes nothing), and without a nonce its insert cannot conflict, so
+ * there is never a seq bump to undo: no BEGIN/COMMIT round trips. Otherwise one transaction
+ * that also claims the attachments; a sender who lost a race with a concurrent retry of
+ * the same nonce rolls back (the seq bump with it) and gets the first message.
+ */
+export async function completeSend(db: Db, send: CompleteSend): Promise<MessageView> {
+  const { loc, containerId, sender, nonce, attachmentIds } = send;
+  if (!nonce && attachmentIds.length === 0 && !send.inTransaction) {
+    const row = await send.statement(db);
+    const message = send.sent(row);
+    if (!message) throw new Error('completeSend: a send without a nonce conflicted');
+    send.announce(row!, message);
     return toMessageView(message, sender, [], []);
   }
   const outcome = await transaction(db, async (trx, ctx) => {
-    const [row] = await sendStatement(trx, params);
-    const message = sent(row);
-    // Lost a race with a concurrent retry of the same nonce: undo the seq bump, return theirs.
+    const row = await send.statement(trx);
+    const message = send.sent(row);
     if (!message) return fail('nonce_taken' as const);
-    const attachments = await claimAttachments(trx, 'message_id', message.id, sender.id, attachmentIds);
-    ctx.afterCommit(() => announce(row!, message));
+    const attachments = await claimAttachments(trx, loc.reactionTarget, message.id, sender.id, attachmentIds);
+    await send.inTransaction?.(trx, message);
+    ctx.afterCommit(() => send.announce(row!, message));
     return { message, attachments };
   });
   if (!outcome.ok) {
-    const first = nonce ? await findByNonce(db, CONVERSATION, conversationId, sender.id, nonce) : undefined;
-    if (!first) throw new Error('sendMessage: nonce conflict without a first message');
-    return (await findMessageView(db, CONVERSATION, conversationId, first.id, sender.id))!;
+    const first = nonce ? await findByNonce(db, loc, containerId, sender.id, nonce) : undefined;
+    if (!first) throw new Error('completeSend: nonce conflict without a first message');
+    return (await findMessageView(db, loc, containerId, first.id, sender.id))!;
   }
   return toMessageView(outcome.value.message, sender, [], outcome.value.attachments);
 }
