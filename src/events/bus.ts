@@ -53,6 +53,23 @@ export type DomainEvent =
 
 export type Handler = (event: DomainEvent) => void;
 
+// What a publisher already built for an event (the message view of a message.created):
+// local subscribers, the gateway's producer, use it instead of reading it back. Kept beside
+// the event object, never in it, so it never crosses nodes (the fan-out carries the event
+// alone, and other nodes' subscribers read what they need).
+const builtViews = new WeakMap<DomainEvent, unknown>();
+
+/** `event`, with the view its publisher built (see builtView). */
+export function withBuiltView<E extends DomainEvent>(event: E, view: unknown): E {
+  builtViews.set(event, view);
+  return event;
+}
+
+/** The view published with this event object on this node, if any. */
+export function builtView(event: DomainEvent): unknown {
+  return builtViews.get(event);
+}
+
 export interface EventBus {
   publish(event: DomainEvent): void;
   subscribe(handler: Handler): () => void;

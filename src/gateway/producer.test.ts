@@ -4,7 +4,9 @@
 // of events, several in one room, is numbered gap-free in ONE statement.
 import { describe, expect, it } from 'vitest';
 import { useTestApp } from '../../test/app-harness.ts';
-import { createEventBus, type DomainEvent } from '../events/bus.ts';
+import { createEventBus, withBuiltView, type DomainEvent } from '../events/bus.ts';
+import { CONVERSATION } from '../modules/messaging/location.ts';
+import { findMessageView } from '../modules/messaging/messages.ts';
 import { notificationCreated } from '../modules/notifications/service.ts';
 import type { Fanout } from './fanout/transport.ts';
 import { RoomEventProducer } from './producer.ts';
@@ -99,6 +101,26 @@ describe('room event producer', () => {
     expect(published[1]!.position).toBeGreaterThan(published[0]!.position!);
     // Each event's data was serialised once and shared by the local frame and the fan-out.
     expect(local.map((json) => JSON.parse(json) as unknown)).toEqual(published.map((e) => e.data));
+  });
+
+  it('takes the view its local publisher built instead of reading the message back', async () => {
+    const { a, conversationId, send } = await dmWithMessage('prod_built');
+    const messageId = await send('built here');
+    await api.app.gateway.drain();
+    const view = (await findMessageView(api.t.db, CONVERSATION, conversationId, messageId, a.user.id))!;
+
+    const { statements, published, events, producer, off } = counted();
+    events.publish(withBuiltView(created(conversationId, messageId, a.user.id), view));
+    await producer.drain();
+    producer.stop();
+    off();
+
+    expect(statements).toEqual(['with']); // the append alone
+    expect(published[0]!.data).toEqual({ ...view, conversation_id: conversationId });
+    // What crosses nodes is the event alone: the view is kept beside it, not in it.
+    expect(JSON.parse(JSON.stringify(withBuiltView(created(conversationId, messageId, a.user.id), view)))).toEqual(
+      created(conversationId, messageId, a.user.id),
+    );
   });
 
   it('numbers several events of one room in one statement, gap-free and in publication order', async () => {

@@ -3,10 +3,10 @@
 // local subscribers: an API node, or the job worker for the idle sweep), so each event is
 // loaded and numbered exactly once in the cluster.
 import type { Db } from '../db/database.ts';
-import type { DomainEvent, EventBus } from '../events/bus.ts';
+import { builtView, type DomainEvent, type EventBus } from '../events/bus.ts';
 import type { Logger } from '../lib/logger.ts';
 import { CHANNEL, CONVERSATION } from '../modules/messaging/location.ts';
-import { findMessageView } from '../modules/messaging/messages.ts';
+import { findMessageView, type MessageView } from '../modules/messaging/messages.ts';
 import { findNotification } from '../modules/notifications/queries.ts';
 import { toView as notificationView } from '../modules/notifications/service.ts';
 import { TOPICS, type Fanout } from './fanout/transport.ts';
@@ -68,7 +68,10 @@ export async function roomEventsFor(db: Db, event: DomainEvent): Promise<RoomEve
     case 'message.created':
     case 'message.updated': {
       const loc = event.location === 'conversation' ? CONVERSATION : CHANNEL;
-      const view = await findMessageView(db, loc, event.containerId, event.messageId, NOBODY);
+      // A message.created published on this node carries the view its sender built (a new
+      // message: no reactions, so the same for every viewer); otherwise read it.
+      const built = event.type === 'message.created' ? (builtView(event) as MessageView | undefined) : undefined;
+      const view = built ?? (await findMessageView(db, loc, event.containerId, event.messageId, NOBODY));
       if (!view) return []; // deleted before we got here: message.deleted follows
       return [
         {

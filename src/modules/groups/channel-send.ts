@@ -28,7 +28,6 @@ import {
   type NewMessage,
   type SenderView,
 } from '../messaging/messages.ts';
-import { notificationCreated } from '../notifications/service.ts';
 import { EVERYONE, EVERYONE_MENTION_JOB, mentionRecipients, type EveryoneMention, type Recipients } from './channel-notify.ts';
 import { requirePermission, textChannel } from './guards.ts';
 import { has, Permission } from './permissions.ts';
@@ -142,11 +141,7 @@ export async function sendChannelMessage(
   const names = everyone ? [] : mentionedUsernames(content);
   const recipients = everyone ? undefined : await mentionRecipients(db, found, sender.id, names, replyAuthorId);
   const params = channelSendParams({ containerId: channelId, senderId: sender.id, content, type, replyToId, nonce }, recipients);
-  const announce = (row: SendRow, message: MessageRow) => {
-    for (const n of row.notified) events.publish(notificationCreated({ id: n.id, userId: n.user_id, type: n.type }));
-    events.publish({ type: 'message.created', location: 'channel', containerId: channelId, messageId: message.id, senderId: sender.id });
-  };
-  return completeSend(db, {
+  return completeSend(db, events, {
     loc: CHANNEL,
     containerId: channelId,
     sender,
@@ -154,7 +149,6 @@ export async function sendChannelMessage(
     attachmentIds,
     statement: async (executor) => (await channelSendStatement(executor, params))[0],
     sent,
-    announce,
     inTransaction: everyone
       ? async (trx, message) => {
           const job: EveryoneMention = { channel_id: channelId, message_id: message.id };

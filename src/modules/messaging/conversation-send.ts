@@ -8,7 +8,7 @@ import type { MessageLocation } from './location.ts';
 import type { Db } from '../../db/database.ts';
 import { prepare } from '../../db/prepared.ts';
 import { fail, transaction } from '../../db/unit-of-work.ts';
-import type { EventBus } from '../../events/bus.ts';
+import { withBuiltView, type EventBus } from '../../events/bus.ts';
 import { AppError, NotFoundError, ValidationError } from '../../lib/errors.ts';
 import { claimAttachments } from '../attachments/service.ts';
 import { notificationCreated, notifyRecipientsSql } from '../notifications/service.ts';
@@ -248,18 +248,7 @@ export async function sendMessage(
     { containerId: conversationId, senderId: sender.id, content, type, replyToId: input.reply_to_id ?? null, nonce },
     replyAuthorId,
   );
-  // The events of a committed send, in order: its notifications, then the message.
-  const announce = (row: SendRow, message: MessageRow) => {
-    for (const n of row.notified) events.publish(notificationCreated({ id: n.id, userId: n.user_id, type: n.type }));
-    events.publish({
-      type: 'message.created',
-      location: 'conversation',
-      containerId: conversationId,
-      messageId: message.id,
-      senderId: sender.id,
-    });
-  };
-  return completeSend(db, {
+  return completeSend(db, events, {
     loc: CONVERSATION,
     containerId: conversationId,
     sender,
@@ -267,7 +256,6 @@ export async function sendMessage(
     attachmentIds,
     statement: async (executor) => (await sendStatement(executor, params))[0],
     sent,
-    announce,
   });
 }
 
@@ -281,8 +269,6 @@ export interface CompleteSend {
   statement: (executor: Db) => Promise<SendRow | undefined>;
   /** The message the statement inserted, undefined when the nonce was taken; throws when access was refused. */
   sent: (row: SendRow | undefined) => MessageRow | undefined;
-  /** The events of the committed send. */
-  announce: (row: SendRow, message: MessageRow) => void;
   /** More work in the send's transaction (a job to enqueue, …). */
   inTransaction?: ((trx: Db, message: MessageRow) => Promise<void>) | undefined;
 }
@@ -295,14 +281,23 @@ export interface CompleteSend {
  * that also claims the attachments; a sender who lost a race with a concurrent retry of
  * the same nonce rolls back (the seq bump with it) and gets the first message.
  */
-export async function completeSend(db: Db, send: CompleteSend): Promise<MessageView> {
+export async function completeSend(db: Db, events: EventBus, send: CompleteSend): Promise<MessageView> {
   const { loc, containerId, sender, nonce, attachmentIds } = send;
+  // The events of a committed send, in order: its notifications, then the message (with the
+  // view built here, so the gateway need not read it back).
+  const announce = (row: SendRow, view: MessageView) => {
+    for (const n of row.notified) events.publish(notificationCreated({ id: n.id, userId: n.user_id, type: n.type }));
+    events.publish(
+      withBuiltView({ type: 'message.created', location: loc.kind, containerId, messageId: view.id, senderId: sender.id }, view),
+    );
+  };
   if (!nonce && attachmentIds.length === 0 && !send.inTransaction) {
     const row = await send.statement(db);
     const message = send.sent(row);
     if (!message) throw new Error('completeSend: a send without a nonce conflicted');
-    send.announce(row!, message);
-    return toMessageView(message, sender, [], []);
+    const view = toMessageView(message, sender, [], []);
+    announce(row!, view);
+    return view;
   }
   const outcome = await transaction(db, async (trx, ctx) => {
     const row = await send.statement(trx);
@@ -310,15 +305,16 @@ export async function completeSend(db: Db, send: CompleteSend): Promise<MessageV
     if (!message) return fail('nonce_taken' as const);
     const attachments = await claimAttachments(trx, loc.reactionTarget, message.id, sender.id, attachmentIds);
     await send.inTransaction?.(trx, message);
-    ctx.afterCommit(() => send.announce(row!, message));
-    return { message, attachments };
+    const view = toMessageView(message, sender, [], attachments);
+    ctx.afterCommit(() => announce(row!, view));
+    return view;
   });
   if (!outcome.ok) {
     const first = nonce ? await findByNonce(db, loc, containerId, sender.id, nonce) : undefined;
     if (!first) throw new Error('completeSend: nonce conflict without a first message');
     return (await findMessageView(db, loc, containerId, first.id, sender.id))!;
   }
-  return toMessageView(outcome.value.message, sender, [], outcome.value.attachments);
+  return outcome.value;
 }
 
 /** The message sendStatement inserted; undefined when the nonce was taken; 404 / 403 when access was refused. */
