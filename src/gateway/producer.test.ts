@@ -4,10 +4,12 @@
 // of events, several in one room, is numbered gap-free in ONE statement.
 import { describe, expect, it } from 'vitest';
 import { useTestApp } from '../../test/app-harness.ts';
-import { createEventBus, withBuiltView, type DomainEvent } from '../events/bus.ts';
+import { builtView, createEventBus, withBuiltView, type DomainEvent } from '../events/bus.ts';
+import { sendMessage } from '../modules/messaging/conversation-send.ts';
+import { findNotification } from '../modules/notifications/queries.ts';
 import { CONVERSATION } from '../modules/messaging/location.ts';
 import { findMessageView } from '../modules/messaging/messages.ts';
-import { notificationCreated } from '../modules/notifications/service.ts';
+import { notificationCreated, toView as notificationView } from '../modules/notifications/service.ts';
 import type { Fanout } from './fanout/transport.ts';
 import { RoomEventProducer } from './producer.ts';
 import { envelopePayload, eventFrame, parseEnvelopePayload, type Envelope } from './protocol.ts';
@@ -121,6 +123,26 @@ describe('room event producer', () => {
     expect(JSON.parse(JSON.stringify(withBuiltView(created(conversationId, messageId, a.user.id), view)))).toEqual(
       created(conversationId, messageId, a.user.id),
     );
+  });
+
+  it('the views a send publishes equal what the gateway would read back (message and notification)', async () => {
+    const { a, b, conversationId } = await dmWithMessage('prod_views');
+    const published: DomainEvent[] = [];
+    const bus = createEventBus(api.t.logger);
+    bus.subscribe((event) => published.push(event));
+    const sender = { id: a.user.id, username: a.user.username, display_name: null, avatar_url: null };
+    // A reply and a mention of b: the notification is the most specific kind, with data.
+    const first = await sendMessage(api.t.db, bus, sender, conversationId, { content: 'first' });
+    published.length = 0;
+    await sendMessage(api.t.db, bus, sender, conversationId, { content: `hi @${b.user.username}`, reply_to_id: first.id });
+    const [notification, message] = published as [
+      Extract<DomainEvent, { type: 'notification.created' }>,
+      Extract<DomainEvent, { type: 'message.created' }>,
+    ];
+    expect([notification.type, message.type]).toEqual(['notification.created', 'message.created']);
+    const row = await findNotification(api.t.db, b.user.id, notification.notificationId);
+    expect(builtView(notification)).toEqual(notificationView(row!));
+    expect(builtView(message)).toEqual(await findMessageView(api.t.db, CONVERSATION, conversationId, message.messageId, a.user.id));
   });
 
   it('numbers several events of one room in one statement, gap-free and in publication order', async () => {

@@ -8,7 +8,7 @@ import type { Logger } from '../lib/logger.ts';
 import { CHANNEL, CONVERSATION } from '../modules/messaging/location.ts';
 import { findMessageView, type MessageView } from '../modules/messaging/messages.ts';
 import { findNotification } from '../modules/notifications/queries.ts';
-import { toView as notificationView } from '../modules/notifications/service.ts';
+import { toView as notificationView, type NotificationView } from '../modules/notifications/service.ts';
 import { TOPICS, type Fanout } from './fanout/transport.ts';
 import { envelopePayload, type Envelope } from './protocol.ts';
 import { appendEvents } from './resume.ts';
@@ -133,6 +133,9 @@ export async function roomEventsFor(db: Db, event: DomainEvent): Promise<RoomEve
       ];
     }
     case 'notification.created': {
+      // One published on this node by a send carries its view; otherwise read it.
+      const built = builtView(event) as NotificationView | undefined;
+      if (built) return [{ room: room('user', event.userId), type: event.type, data: built, actorId: built.actor?.id ?? null }];
       const row = await findNotification(db, event.userId, event.notificationId);
       return row
         ? [

@@ -11,7 +11,7 @@ import { fail, transaction } from '../../db/unit-of-work.ts';
 import { withBuiltView, type EventBus } from '../../events/bus.ts';
 import { AppError, NotFoundError, ValidationError } from '../../lib/errors.ts';
 import { claimAttachments } from '../attachments/service.ts';
-import { notificationCreated, notifyRecipientsSql } from '../notifications/service.ts';
+import { notificationCreated, notifyRecipientsSql, toView as notificationView } from '../notifications/service.ts';
 import type { MessagingOptions } from './conversation-messages.ts';
 import { dmBlocked, requireParticipant, type Membership } from './conversations.ts';
 import { CONVERSATION } from './location.ts';
@@ -74,7 +74,7 @@ export interface SendParams extends AppendParams {
 export type SendRow = AppendedRow & {
   /** NULL: the sender may not see the container (`me` was empty); true: the context refused the write. */
   refused: boolean | null;
-  notified: Array<{ id: string; user_id: string; type: string }>;
+  notified: Array<{ id: string; user_id: string; type: string; data: Record<string, unknown> | null; inserted_at: string; updated_at: string }>;
 };
 
 /** What the owning context adds to the one-statement send (sendStatementAt). */
@@ -113,7 +113,8 @@ export function sendStatementAt(loc: MessageLocation, p: AppendParams, parts: Se
     touched AS (${parts.touched}),
     notified AS (${notifyRecipientsSql(parts.recipients, sql<string>`${p.senderId}::uuid`)})
     SELECT me.refused, ${APPENDED_COLUMNS},
-      (SELECT coalesce(json_agg(json_build_object('id', n.id, 'user_id', n.user_id, 'type', n.type)), '[]'::json)
+      (SELECT coalesce(json_agg(json_build_object('id', n.id, 'user_id', n.user_id, 'type', n.type, 'data', n.data,
+         'inserted_at', n.inserted_at, 'updated_at', n.updated_at)), '[]'::json)
        FROM notified AS n) AS notified
     FROM (SELECT 1) AS one LEFT JOIN me ON true LEFT JOIN appended AS m ON true`;
 }
@@ -283,10 +284,24 @@ export interface CompleteSend {
  */
 export async function completeSend(db: Db, events: EventBus, send: CompleteSend): Promise<MessageView> {
   const { loc, containerId, sender, nonce, attachmentIds } = send;
-  // The events of a committed send, in order: its notifications, then the message (with the
-  // view built here, so the gateway need not read it back).
+  // The events of a committed send, in order: its notifications, then the message, each
+  // with its view built here (the sender is every notification's actor), so the gateway
+  // need not read them back.
   const announce = (row: SendRow, view: MessageView) => {
-    for (const n of row.notified) events.publish(notificationCreated({ id: n.id, userId: n.user_id, type: n.type }));
+    for (const n of row.notified) {
+      const built = notificationView({
+        ...n,
+        read_at: null,
+        inserted_at: new Date(n.inserted_at),
+        updated_at: new Date(n.updated_at),
+        cursor_at: n.inserted_at,
+        actor_id: sender.id,
+        actor_username: sender.username,
+        actor_display_name: sender.display_name,
+        actor_avatar_url: sender.avatar_url,
+      });
+      events.publish(withBuiltView(notificationCreated({ id: n.id, userId: n.user_id, type: n.type }), built));
+    }
     events.publish(
       withBuiltView({ type: 'message.created', location: loc.kind, containerId, messageId: view.id, senderId: sender.id }, view),
     );

@@ -124,7 +124,8 @@ export async function notify(trx: Db, input: NotifyInput, after?: AfterCommitEve
  * collapse_key text`; rows with a NULL type, the actor themselves and recipients who
  * blocked the actor are skipped; a collapse key refreshes the recipient's unread one.
  * Types must match `^[a-z_]{1,32}$` (the column's CHECK) and recipients must be distinct
- * per collapse key. RETURNING `id, user_id, type`: publish `notificationCreated()` of each
+ * per collapse key. RETURNING `id, user_id, type, data, inserted_at, updated_at` (read_at
+ * is NULL: a new row, or a refreshed unread one): publish `notificationCreated()` of each
  * once the caller's transaction has committed.
  */
 export function notifyRecipientsSql(recipients: RawBuilder<unknown>, actorId: RawBuilder<string>): RawBuilder<unknown> {
@@ -136,7 +137,7 @@ export function notifyRecipientsSql(recipients: RawBuilder<unknown>, actorId: Ra
     ON CONFLICT (user_id, collapse_key) WHERE read_at IS NULL AND collapse_key IS NOT NULL
     DO UPDATE SET type = excluded.type, actor_id = excluded.actor_id, data = excluded.data,
       inserted_at = now(), updated_at = now()
-    RETURNING id, user_id, type`;
+    RETURNING id, user_id, type, data, inserted_at, updated_at`;
 }
 
 // -- reading ---------------------------------------------------------------------------
