@@ -28,7 +28,7 @@ import { channelSendParams, channelSendQuery } from '../src/modules/groups/chann
 import { writeGroupsDemo } from '../src/modules/groups/demo.ts';
 import { loadChannelAccess, Permission } from '../src/modules/groups/permissions.ts';
 import { CHANNEL } from '../src/modules/messaging/location.ts';
-import { historyPageQuery } from '../src/modules/messaging/messages.ts';
+import { historyPageQuery } from '../src/modules/messaging/history.ts';
 import { benchDatabase, fmt, median, plainSendStatements, plainTransaction } from './lib.ts';
 import { HttpClient, onServer, startServer, timed, type BenchServer, type Timed } from './server.ts';
 

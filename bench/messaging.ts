@@ -25,7 +25,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import pg from 'pg';
 import { DEMO_PASSWORD, planDemo, writeDemo } from '../src/db/demo.ts';
 import { newId } from '../src/lib/ids.ts';
-import { historyPageQuery } from '../src/modules/messaging/messages.ts';
+import { historyPageQuery } from '../src/modules/messaging/history.ts';
 import { CONVERSATION } from '../src/modules/messaging/location.ts';
 import { sendParams, sendStatementQuery } from '../src/modules/messaging/conversation-send.ts';
 import { benchDatabase, fmt, median, plainSendStatements, plainTransaction } from './lib.ts';

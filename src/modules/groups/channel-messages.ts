@@ -14,13 +14,12 @@ import {
   editMessage,
   findMessage,
   findMessageView,
-  listMessages,
   MESSAGE_MAX_LENGTH,
   readTargetSeq,
   softDeleteMessage,
-  type HistoryOptions,
   type MessageView,
 } from '../messaging/messages.ts';
+import { listMessages, type HistoryOptions } from '../messaging/history.ts';
 import { react, unreact } from '../messaging/reactions.ts';
 import { requirePermission, textChannel } from './guards.ts';
 import { has, loadChannelAccess, Permission } from './permissions.ts';

@@ -17,15 +17,12 @@ import {
   editMessage,
   findMessage,
   findMessageView,
-  listMessages,
   MESSAGE_MAX_LENGTH,
   readTargetSeq,
   softDeleteMessage,
-  type HistoryGuard,
-  type HistoryOptions,
-  type MessagePage,
   type MessageView,
 } from './messages.ts';
+import { listMessages, type HistoryGuard, type HistoryOptions, type MessagePage } from './history.ts';
 import { react, unreact } from './reactions.ts';
 
 /** Deployment settings of messaging (config.messages, the attachment store). */

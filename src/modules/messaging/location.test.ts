@@ -10,11 +10,11 @@ import {
   appendMessage,
   editMessage,
   findMessageView,
-  listMessages,
   readTargetSeq,
   softDeleteMessage,
   type NewMessage,
 } from './messages.ts';
+import { listMessages } from './history.ts';
 
 const t = useTestDatabase();
 let userId = '';

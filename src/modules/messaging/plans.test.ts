@@ -6,7 +6,7 @@ import { explainPlan, useTestDatabase } from '../../../test/db.ts';
 import { newId } from '../../lib/ids.ts';
 import { conversationPageQuery, listConversations } from './conversations.ts';
 import { CONVERSATION } from './location.ts';
-import { historyPageQuery, type HistoryGuard } from './messages.ts';
+import { historyPageQuery, type HistoryGuard } from './history.ts';
 
 const t = useTestDatabase();
 const me = newId();

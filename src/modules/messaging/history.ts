@@ -1,0 +1,170 @@
+// History: keyset pages of a container's messages, newest first, for both locations
+// (location.ts). A page is ONE statement, prepared once per shape and rendered as JSON by
+// PostgreSQL (docs/messaging.md "History"); historyQuery is the same range as view rows.
+import { sql, type RawBuilder } from 'kysely';
+import type { Db } from '../../db/database.ts';
+import { decodeCursor, encodeCursor, MAX_PAGE_SIZE } from '../../db/pagination.ts';
+import { prepare, type PreparedQuery } from '../../db/prepared.ts';
+import { isoText, renderedPage, type RenderedPageRow } from '../../db/rendered.ts';
+import { AppError, ValidationError } from '../../lib/errors.ts';
+import { isUuid } from '../../lib/ids.ts';
+import { RenderedJson } from '../../lib/rendered-json.ts';
+import type { MessageLocation } from './location.ts';
+import { attachmentsOf, containerRef, from, reactionsOf, viewColumns, type MessageView } from './messages.ts';
+
+export interface HistoryOptions {
+  before?: string | undefined;
+  after?: string | undefined;
+  cursor?: string | undefined;
+  limit: number;
+  /**
+   * An access condition evaluated once in the same statement (an InitPlan): no rows unless
+   * it holds. Lets the owning context fold its "may read" check into the page's query, and
+   * only ask again, to tell "no access" from "no messages", when the page comes back empty.
+   * Built from the statement's parameters (the page's statement is prepared once per shape),
+   * so it must be one constant function per use, not a closure made per request.
+   */
+  guard?: HistoryGuard | undefined;
+}
+
+export type HistoryGuard = (p: { containerId: string; viewerId: string }) => RawBuilder<boolean>;
+
+export interface MessagePage {
+  data: MessageView[];
+  next_cursor: string | null;
+}
+
+function invalidCursor(): AppError {
+  return new AppError('invalid_cursor', 'the cursor is not valid for this list', 400);
+}
+
+/** One history range of messages joined to their sender, without a select list. */
+function historyRange(
+  db: Db,
+  loc: MessageLocation,
+  containerId: string,
+  viewerId: string,
+  opts: { direction: 'older' | 'newer'; anchor?: string | undefined; limit: number; guard?: HistoryGuard | undefined },
+) {
+  // `container = ANY(ARRAY[$1])` rather than `= $1`, with the container first in the ORDER
+  // BY: PostgreSQL drops an ORDER BY column fixed by `=`, and then may walk the primary key
+  // backwards filtering by container (it does, from its statistics, for a conversation that
+  // holds a large share of all messages: a scan through every newer message of the other
+  // conversations). With ANY the container stays in the ORDER BY, which only the
+  // (container, id) index provides without a sort.
+  let query = from(db, loc)
+    .leftJoin('users as u', 'u.id', 'm.sender_id')
+    .where(sql<boolean>`${sql.ref(containerRef(loc))} = ANY(ARRAY[${containerId}::uuid])`);
+  if (opts.anchor !== undefined) query = query.where('m.id', opts.direction === 'older' ? '<' : '>', opts.anchor);
+  if (opts.guard) query = query.where(opts.guard({ containerId, viewerId }));
+  const direction = opts.direction === 'older' ? 'desc' : 'asc';
+  return query.orderBy(containerRef(loc), direction).orderBy('m.id', direction).limit(opts.limit);
+}
+
+/** One history range as view rows: `id < anchor ORDER BY id DESC` (older) or `id > anchor ORDER BY id` (newer). */
+export function historyQuery(
+  db: Db,
+  loc: MessageLocation,
+  containerId: string,
+  viewerId: string,
+  opts: { direction: 'older' | 'newer'; anchor?: string | undefined; limit: number; guard?: HistoryGuard | undefined },
+) {
+  return historyRange(db, loc, containerId, viewerId, opts).select(viewColumns(loc, viewerId));
+}
+
+/** toMessageView in SQL: the same fields, in the same order, for a row of historyRange. */
+function messageJson(loc: MessageLocation, viewerId: string) {
+  return sql<unknown>`json_build_object(
+    'id', m.id, 'seq', m.seq,
+    'sender', CASE WHEN m.sender_id IS NOT NULL AND u.username IS NOT NULL THEN json_build_object(
+      'id', m.sender_id, 'username', u.username, 'display_name', u.display_name, 'avatar_url', u.avatar_url) END,
+    'content', CASE WHEN m.deleted_at IS NULL THEN m.content ELSE '' END,
+    'type', m.type, 'reply_to_id', m.reply_to_id, 'nonce', m.nonce,
+    'edited_at', ${isoText('m.edited_at')}, 'deleted', m.deleted_at IS NOT NULL, 'deleted_at', ${isoText('m.deleted_at')},
+    'reactions', CASE WHEN m.deleted_at IS NULL THEN ${reactionsOf(loc, viewerId)} ELSE '[]'::json END,
+    'attachments', CASE WHEN m.deleted_at IS NULL THEN ${attachmentsOf(loc)} ELSE '[]'::json END,
+    'inserted_at', ${isoText('m.inserted_at')}, 'updated_at', ${isoText('m.updated_at')})`;
+}
+
+export interface PageParams extends Record<string, unknown> {
+  containerId: string;
+  viewerId: string;
+  anchor: string | undefined;
+  limit: number;
+  fetch: number;
+}
+
+/**
+ * The page's statement: up to limit + 1 rows of the range (one more tells whether there is
+ * a next page), numbered in range order, rendered newest first as one JSON array (the first
+ * `limit` of them) with the id the next cursor continues from. One prepared statement per
+ * shape (location, direction, anchored or not, guard).
+ */
+export function historyPageQuery(
+  db: Db,
+  loc: MessageLocation,
+  direction: 'older' | 'newer',
+  anchored: boolean,
+  guard: HistoryGuard | undefined,
+  p: PageParams,
+) {
+  const range = historyRange(db, loc, p.containerId, p.viewerId, {
+    direction,
+    anchor: anchored ? p.anchor : undefined,
+    limit: p.fetch,
+    guard,
+  }).select(['m.id', messageJson(loc, p.viewerId).as('view')]);
+  const order = direction === 'older' ? sql`r.id DESC` : sql`r.id ASC`;
+  return { compile: () => renderedPage(range, { order, display: sql`v.id DESC`, limit: p.limit, keys: ['id'] }).compile(db) };
+}
+
+const pageStatements = new Map<string, PreparedQuery<PageParams, RenderedPageRow>>();
+const guardKeys = new WeakMap<HistoryGuard, number>();
+
+function preparedPage(loc: MessageLocation, direction: 'older' | 'newer', anchored: boolean, guard: HistoryGuard | undefined) {
+  let guardKey = 0;
+  if (guard) {
+    guardKey = guardKeys.get(guard) ?? guardKeys.set(guard, pageStatements.size + 1).get(guard)!;
+  }
+  const key = `${loc.table}/${direction}/${anchored}/${guardKey}`;
+  let statement = pageStatements.get(key);
+  if (!statement) {
+    statement = prepare((db, p: PageParams) => historyPageQuery(db, loc, direction, anchored, guard, p));
+    pageStatements.set(key, statement);
+  }
+  return statement;
+}
+
+/**
+ * A page of history, always newest first, rendered as JSON by PostgreSQL (the shape of
+ * MessagePage). `before` (or nothing): the newest messages older than that id; `after`:
+ * the oldest messages newer than that id (the page right after it, still shown newest
+ * first). `next_cursor` continues in the same direction: older pages for `before`, newer
+ * pages for `after`. One index range on (container, id), no sort of the container.
+ */
+export async function listMessages(
+  db: Db,
+  loc: MessageLocation,
+  containerId: string,
+  viewerId: string,
+  opts: HistoryOptions,
+): Promise<RenderedJson<MessagePage>> {
+  if (!Number.isInteger(opts.limit) || opts.limit < 1 || opts.limit > MAX_PAGE_SIZE) {
+    throw new ValidationError({ limit: [`must be between 1 and ${MAX_PAGE_SIZE}`] });
+  }
+  let direction: 'older' | 'newer' = opts.after ? 'newer' : 'older';
+  let anchor = opts.after ?? opts.before;
+  if (opts.before && opts.after) throw new AppError('bad_request', 'give before or after, not both', 400);
+  if (opts.cursor) {
+    const [code, id] = decodeCursor(opts.cursor, 2) as [string, string];
+    if ((code !== 'o' && code !== 'n') || !isUuid(id)) throw invalidCursor();
+    direction = code === 'o' ? 'older' : 'newer';
+    anchor = id;
+  }
+  const statement = preparedPage(loc, direction, anchor !== undefined, opts.guard);
+  const [row] = await statement(db, { containerId, viewerId, anchor, limit: opts.limit, fetch: opts.limit + 1 });
+  const size = Math.min(row!.rows, opts.limit);
+  const more = row!.rows > opts.limit && row!.last !== null;
+  const next_cursor = more ? encodeCursor([direction === 'older' ? 'o' : 'n', (JSON.parse(row!.last!) as [string])[0]]) : null;
+  return new RenderedJson(`{"data":${row!.data},"next_cursor":${JSON.stringify(next_cursor)}}`, size);
+}
