@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { countQueries, useTestDatabase } from '../../test/db.ts';
 import { newId } from '../lib/ids.ts';
-import { prepare } from './prepared.ts';
+import { prepare, prepareShapes } from './prepared.ts';
 
 describe('prepare (compile-once queries)', () => {
   const t = useTestDatabase();
@@ -43,5 +43,23 @@ describe('prepare (compile-once queries)', () => {
       db.selectFrom('users').select(sql.raw<string>(String(p.column)).as('x')),
     );
     await expect(inlined(t.db, { column: 'username' })).rejects.toThrow(/parameter "column" is not a query value/);
+  });
+
+  it('prepareShapes builds one prepared query per shape key, each with its own SQL', async () => {
+    let builds = 0;
+    const byColumn = prepareShapes(
+      (column: 'username' | 'email') => column,
+      (db, p: { value: string }, column) => {
+        builds += 1;
+        return db.selectFrom('users').select('id').where(column, '=', p.value);
+      },
+    );
+    expect(byColumn('username')).toBe(byColumn('username'));
+    expect(byColumn('email')).not.toBe(byColumn('username'));
+    await byColumn('username')(t.db, { value: 'alice' });
+    await byColumn('username')(t.db, { value: 'bob' });
+    const { queries } = await countQueries(t, () => byColumn('email')(t.db, { value: 'alice@example.com' }));
+    expect(builds).toBe(2); // once per shape, not per call
+    expect(queries).toEqual(['select "id" from "users" where "email" = $1']);
   });
 });

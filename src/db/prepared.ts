@@ -67,3 +67,24 @@ export function prepare<P extends Record<string, unknown>, O>(
     return result.rows;
   };
 }
+
+/**
+ * prepare() for a query with a few fixed shapes (a location's table names, a direction,
+ * a sort): one prepared query per shape, built on first use. `key` names a shape (equal
+ * keys, same query); `build` receives the shape beside the parameter stand-ins.
+ */
+export function prepareShapes<S, P extends Record<string, unknown>, O>(
+  key: (shape: S) => string,
+  build: (db: Kysely<DB>, params: P, shape: S) => Compilable<O>,
+): (shape: S) => PreparedQuery<P, O> {
+  const byKey = new Map<string, PreparedQuery<P, O>>();
+  return (shape) => {
+    const k = key(shape);
+    let query = byKey.get(k);
+    if (!query) {
+      query = prepare((db, params: P) => build(db, params, shape));
+      byKey.set(k, query);
+    }
+    return query;
+  };
+}

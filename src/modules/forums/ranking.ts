@@ -16,7 +16,7 @@
 // and id, so one whose snapshot has expired continues live from there instead of failing.
 import { sql, type CompiledQuery, type Expression, type SqlBool } from 'kysely';
 import type { Db } from '../../db/database.ts';
-import { prepare, type PreparedQuery } from '../../db/prepared.ts';
+import { prepareShapes } from '../../db/prepared.ts';
 import { NotFoundError } from '../../lib/errors.ts';
 import { isUuid, newId } from '../../lib/ids.ts';
 import { canSee, forumAccess, roleColumns, SLUG, visibleTo } from './forums.ts';
@@ -228,21 +228,12 @@ export function pageQuery(db: Db, p: PageParams, shape: PageShape) {
   return query.orderBy('p.id', 'desc');
 }
 
-type PageRow = Awaited<ReturnType<ReturnType<typeof pageQuery>['execute']>>[number];
-
 // One prepared (named, server-side) statement per shape: PostgreSQL plans each once per
 // connection instead of on every request (planning took longer than running it).
-const pageStatements = new Map<string, PreparedQuery<PageParams, PageRow>>();
-
-function pageStatement(shape: PageShape): PreparedQuery<PageParams, PageRow> {
-  const key = `${shape.listing}/${shape.anchored}/${shape.withPinned}/${shape.signedIn}/${shape.fetch}`;
-  let statement = pageStatements.get(key);
-  if (!statement) {
-    statement = prepare((db, p: PageParams) => pageQuery(db, p, shape));
-    pageStatements.set(key, statement);
-  }
-  return statement;
-}
+const pageStatement = prepareShapes(
+  (shape: PageShape) => `${shape.listing}/${shape.anchored}/${shape.withPinned}/${shape.signedIn}/${shape.fetch}`,
+  (db, p: PageParams, shape) => pageQuery(db, p, shape),
+);
 
 async function pageOfPosts(db: Db, viewerId: string | null, slug: string, listing: Listing, after: After | undefined, limit: number, withPinned: boolean) {
   if (!SLUG.test(slug)) throw new NotFoundError('forum');

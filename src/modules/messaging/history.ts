@@ -4,8 +4,8 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../../db/database.ts';
 import { decodeCursor, encodeCursor, MAX_PAGE_SIZE } from '../../db/pagination.ts';
-import { prepare, type PreparedQuery } from '../../db/prepared.ts';
-import { isoText, renderedPage, type RenderedPageRow } from '../../db/rendered.ts';
+import { prepareShapes } from '../../db/prepared.ts';
+import { isoText, renderedPage } from '../../db/rendered.ts';
 import { AppError, ValidationError } from '../../lib/errors.ts';
 import { isUuid } from '../../lib/ids.ts';
 import { RenderedJson } from '../../lib/rendered-json.ts';
@@ -118,22 +118,27 @@ export function historyPageQuery(
   return { compile: () => renderedPage(range, { order, display: sql`v.id DESC`, limit: p.limit, keys: ['id'] }).compile(db) };
 }
 
-const pageStatements = new Map<string, PreparedQuery<PageParams, RenderedPageRow>>();
-const guardKeys = new WeakMap<HistoryGuard, number>();
-
-function preparedPage(loc: MessageLocation, direction: 'older' | 'newer', anchored: boolean, guard: HistoryGuard | undefined) {
-  let guardKey = 0;
-  if (guard) {
-    guardKey = guardKeys.get(guard) ?? guardKeys.set(guard, pageStatements.size + 1).get(guard)!;
-  }
-  const key = `${loc.table}/${direction}/${anchored}/${guardKey}`;
-  let statement = pageStatements.get(key);
-  if (!statement) {
-    statement = prepare((db, p: PageParams) => historyPageQuery(db, loc, direction, anchored, guard, p));
-    pageStatements.set(key, statement);
-  }
-  return statement;
+interface PageShape {
+  loc: MessageLocation;
+  direction: 'older' | 'newer';
+  anchored: boolean;
+  guard: HistoryGuard | undefined;
 }
+
+// Guards are told apart by identity (each is one constant function).
+const guardKeys = new WeakMap<HistoryGuard, number>();
+let guardCount = 0;
+function guardKey(guard: HistoryGuard | undefined): number {
+  if (!guard) return 0;
+  let key = guardKeys.get(guard);
+  if (key === undefined) guardKeys.set(guard, (key = ++guardCount));
+  return key;
+}
+
+const pageStatement = prepareShapes(
+  (s: PageShape) => `${s.loc.table}/${s.direction}/${s.anchored}/${guardKey(s.guard)}`,
+  (db, p: PageParams, s) => historyPageQuery(db, s.loc, s.direction, s.anchored, s.guard, p),
+);
 
 /**
  * A page of history, always newest first, rendered as JSON by PostgreSQL (the shape of
@@ -161,7 +166,7 @@ export async function listMessages(
     direction = code === 'o' ? 'older' : 'newer';
     anchor = id;
   }
-  const statement = preparedPage(loc, direction, anchor !== undefined, opts.guard);
+  const statement = pageStatement({ loc, direction, anchored: anchor !== undefined, guard: opts.guard });
   const [row] = await statement(db, { containerId, viewerId, anchor, limit: opts.limit, fetch: opts.limit + 1 });
   const size = Math.min(row!.rows, opts.limit);
   const more = row!.rows > opts.limit && row!.last !== null;

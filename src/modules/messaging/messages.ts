@@ -10,7 +10,7 @@
 // casts below are the only place that pretends; the SQL always names the right table).
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../../db/database.ts';
-import { prepare, type PreparedQuery } from '../../db/prepared.ts';
+import { prepareShapes } from '../../db/prepared.ts';
 import { AppError, NotFoundError, ValidationError } from '../../lib/errors.ts';
 import { newId } from '../../lib/ids.ts';
 import { attachmentUrl, contentTypesOf, type AttachmentView } from '../attachments/service.ts';
@@ -243,8 +243,11 @@ function fromViewRow(row: ViewRow): MessageView {
 
 type ViewParams = { containerId: string; messageId: string; viewerId: string };
 
-// Per location, compiled once: the gateway reads every new message's view after commit.
-const viewStatements = new Map<string, PreparedQuery<ViewParams, ViewRow>>();
+// Compiled once per location: reads of one message's view (a nonce retry, an edit).
+const viewStatement = prepareShapes(
+  (loc: MessageLocation) => loc.table,
+  (db, p: ViewParams, loc) => viewQuery(db, loc, p.viewerId).where(containerRef(loc), '=', p.containerId).where('m.id', '=', p.messageId),
+);
 
 export async function findMessageView(
   db: Db,
@@ -253,14 +256,7 @@ export async function findMessageView(
   messageId: string,
   viewerId: string,
 ): Promise<MessageView | undefined> {
-  let statement = viewStatements.get(loc.table);
-  if (!statement) {
-    statement = prepare((pdb, p: ViewParams) =>
-      viewQuery(pdb, loc, p.viewerId).where(containerRef(loc), '=', p.containerId).where('m.id', '=', p.messageId),
-    );
-    viewStatements.set(loc.table, statement);
-  }
-  const [row] = await statement(db, { containerId, messageId, viewerId });
+  const [row] = await viewStatement(loc)(db, { containerId, messageId, viewerId });
   return row ? fromViewRow(row) : undefined;
 }
 
@@ -387,21 +383,15 @@ export function appendedMessage(row: AppendedRow): MessageRow | undefined {
 }
 
 // Compile-once (db/prepared.ts): one per location, as the table names are the query's shape.
-const appendStatements = new Map<MessageLocation, PreparedQuery<AppendParams, AppendedRow & { found: boolean }>>();
-
-function appendStatement(loc: MessageLocation) {
-  let statement = appendStatements.get(loc);
-  if (!statement) {
-    statement = prepare((db, p: AppendParams) => ({
-      compile: () =>
-        sql<AppendedRow & { found: boolean }>`WITH ${appendCtes(loc, p)}
-          SELECT EXISTS (SELECT 1 FROM bumped) AS found, ${APPENDED_COLUMNS}
-          FROM (SELECT 1) AS one LEFT JOIN appended AS m ON true`.compile(db),
-    }));
-    appendStatements.set(loc, statement);
-  }
-  return statement;
-}
+const appendStatement = prepareShapes(
+  (loc: MessageLocation) => loc.table,
+  (db, p: AppendParams, loc) => ({
+    compile: () =>
+      sql<AppendedRow & { found: boolean }>`WITH ${appendCtes(loc, p)}
+        SELECT EXISTS (SELECT 1 FROM bumped) AS found, ${APPENDED_COLUMNS}
+        FROM (SELECT 1) AS one LEFT JOIN appended AS m ON true`.compile(db),
+  }),
+);
 
 /**
  * Appends a message, inside the caller's transaction, in ONE statement (appendCtes).
