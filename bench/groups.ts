@@ -27,6 +27,7 @@ import { hashPassword } from '../src/modules/accounts/password.ts';
 import { channelSendParams, channelSendQuery } from '../src/modules/groups/channel-send.ts';
 import { writeGroupsDemo } from '../src/modules/groups/demo.ts';
 import { loadChannelAccess, Permission } from '../src/modules/groups/permissions.ts';
+import { channelAccessGuard } from '../src/modules/groups/channel-messages.ts';
 import { CHANNEL } from '../src/modules/messaging/location.ts';
 import { historyPageQuery } from '../src/modules/messaging/history.ts';
 import { benchDatabase, fmt, median, plainSendStatements, plainTransaction } from './lib.ts';
@@ -132,11 +133,13 @@ export async function run(): Promise<void> {
          WHERE g.member_count >= 10000 AND c.type = 'text' ORDER BY c.group_id, c.position`,
       )
     ).rows;
-    const senders: typeof candidates = [];
+    const senders: Array<(typeof candidates)[number] & { accessVersion: number }> = [];
     for (const c of candidates) {
       if (senders.length === SENDERS) break;
       const access = await loadChannelAccess(db, c.channel_id, c.user_id);
-      if (access && (access.permissions & Permission.SEND_MESSAGES) !== 0 && !senders.some((s) => s.user_id === c.user_id)) senders.push(c);
+      if (access && (access.permissions & Permission.SEND_MESSAGES) !== 0 && !senders.some((s) => s.user_id === c.user_id)) {
+        senders.push({ ...c, accessVersion: access.access.accessVersion });
+      }
     }
     const tokens = await Promise.all(senders.map((s) => login(s.username)));
     const overHttp = () =>
@@ -176,7 +179,9 @@ export async function run(): Promise<void> {
     // what the HTTP send would cost without Fastify, the access load and the gateway's work.
     // Sent by name, as the app sends its prepare()d statements (parsed once per connection).
     const sendPlain = plainSendStatements(plain, senders.length, (w, placeholder) =>
-      channelSendQuery(channelSendParams({ containerId: senders[w]!.channel_id, senderId: senders[w]!.user_id, content: placeholder, type: 'text' })).compile(db),
+      channelSendQuery(
+        channelSendParams({ containerId: senders[w]!.channel_id, senderId: senders[w]!.user_id, accessVersion: senders[w]!.accessVersion, content: placeholder, type: 'text' }),
+      ).compile(db),
     );
     const single = () =>
       onServer(pid, () =>
@@ -215,13 +220,14 @@ export async function run(): Promise<void> {
     const anchorFor = (k: number) => (Math.random() < 0.5 || anchors[k]!.length === 0 ? undefined : pick(anchors[k]!));
     const dbPool = new pg.Pool({ connectionString: bench.url, max: 4 });
     dbPool.on('error', () => undefined);
-    // The app's page statement (historyPageQuery, rendered as JSON by PostgreSQL), sent by
-    // name as the app's prepare() sends it.
+    // The app's page statement (historyPageQuery with the access-version guard, rendered as
+    // JSON by PostgreSQL), sent by name as the app's prepare() sends it.
+    const versions = await Promise.all(busiest.map(async (c) => (await loadChannelAccess(db, c.id, c.user_id))!.access.accessVersion));
     const page = async (w: number) => {
       const c = busiest[w % busiest.length]!;
       const anchor = anchorFor(w % busiest.length);
-      const params = { containerId: c.id, viewerId: c.user_id, anchor, limit: 50, fetch: 51 };
-      const q = historyPageQuery(db, CHANNEL, 'older', anchor !== undefined, undefined, params).compile();
+      const params = { containerId: c.id, viewerId: c.user_id, anchor, limit: 50, fetch: 51, guardArg: versions[w % busiest.length]! };
+      const q = historyPageQuery(db, CHANNEL, 'older', anchor !== undefined, channelAccessGuard, params).compile();
       const result = await dbPool.query<{ rows: number }>({ name: `history_${anchor !== undefined}`, text: q.sql, values: [...q.parameters] });
       if (!result.rows[0]?.rows) throw new Error('empty history page');
     };

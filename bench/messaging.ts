@@ -25,6 +25,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import pg from 'pg';
 import { DEMO_PASSWORD, planDemo, writeDemo } from '../src/db/demo.ts';
 import { newId } from '../src/lib/ids.ts';
+import { participantGuard } from '../src/modules/messaging/conversation-messages.ts';
 import { historyPageQuery } from '../src/modules/messaging/history.ts';
 import { CONVERSATION } from '../src/modules/messaging/location.ts';
 import { sendParams, sendStatementQuery } from '../src/modules/messaging/conversation-send.ts';
@@ -202,20 +203,21 @@ export async function run(): Promise<void> {
       big.map(async (c) => (await pool.query<{ id: string }>(`SELECT id FROM messages WHERE conversation_id = $1 AND seq > 1 ORDER BY random() LIMIT 200`, [c.id])).rows.map((r) => r.id)),
     );
     const pick = <T>(items: T[]) => items[Math.floor(Math.random() * items.length)]!;
-    // The app's page statement (historyPageQuery: the range, rendered as JSON by
-    // PostgreSQL), sent by name as the app sends it: parsed once per connection, planned
-    // generically after its first executions.
+    // The app's page statement (historyPageQuery: the range with the participant guard,
+    // rendered as JSON by PostgreSQL), sent by name as the app sends it: parsed once per
+    // connection, planned generically after its first executions.
     const statements = new Map<string, { text: string; name: string }>();
     const compiled = (w: number) => {
       const c = big[w]!;
       // Half the pages are the newest, half start before a random message.
       const anchor = Math.random() < 0.5 ? undefined : pick(anchors[w]!);
-      const q = historyPageQuery(bench.database.db, CONVERSATION, 'older', anchor !== undefined, undefined, {
+      const q = historyPageQuery(bench.database.db, CONVERSATION, 'older', anchor !== undefined, participantGuard, {
         containerId: c.id,
         viewerId: c.user_id,
         anchor,
         limit: 50,
         fetch: 51,
+        guardArg: null,
       }).compile();
       const key = String(anchor !== undefined);
       if (!statements.has(key)) statements.set(key, { text: q.sql, name: `history_${key}` });

@@ -286,6 +286,7 @@ export interface GroupMembers {
 }
 
 export interface Groups {
+  access_version: Generated<number>;
   description: string | null;
   icon_url: string | null;
   id: Generated<string>;

@@ -71,8 +71,12 @@ describe('sending and history', () => {
     // The statement's own guard: someone who is not a member of the group sends nothing.
     const seq = async () => (await api.t.db.selectFrom('channels').select('last_message_seq').where('id', '=', general).executeTakeFirstOrThrow()).last_message_seq;
     const at = await seq();
-    const { rows } = await channelSendQuery(channelSendParams({ containerId: general, senderId: out.user.id, content: 'sneaky', type: 'text' })).execute(api.t.db);
-    expect(rows[0]).toMatchObject({ refused: null, id: null });
+    const version = (await api.t.db.selectFrom('groups').select('access_version').where('id', '=', groupId).executeTakeFirstOrThrow()).access_version;
+    const sneaky = (senderId: string, accessVersion: number) =>
+      channelSendQuery(channelSendParams({ containerId: general, senderId, accessVersion, content: 'sneaky', type: 'text' })).execute(api.t.db);
+    expect((await sneaky(out.user.id, version)).rows[0]).toMatchObject({ refused: null, id: null });
+    // A member with an outdated access version: refused, nothing written.
+    expect((await sneaky(amy.user.id, version - 1)).rows[0]).toMatchObject({ refused: true, id: null });
     expect(await seq()).toBe(at);
   });
 

@@ -3,6 +3,7 @@
 // (messaging/messages.ts at the CHANNEL location). Nothing about storing, paging, editing,
 // deleting or reacting is re-implemented here. Sending is channel-send.ts (re-exported),
 // the notifications a message causes channel-notify.ts.
+import { sql } from 'kysely';
 import type { Db } from '../../db/database.ts';
 import { transaction } from '../../db/unit-of-work.ts';
 import type { EventBus } from '../../events/bus.ts';
@@ -19,8 +20,10 @@ import {
   softDeleteMessage,
   type MessageView,
 } from '../messaging/messages.ts';
-import { listMessages, type HistoryOptions } from '../messaging/history.ts';
+import { listMessages, type HistoryGuard, type HistoryOptions, type MessagePage } from '../messaging/history.ts';
+import type { RenderedJson } from '../../lib/rendered-json.ts';
 import { react, unreact } from '../messaging/reactions.ts';
+import { channelGrant, freshChannelGrant, STALE_RETRIES } from './access-cache.ts';
 import { requirePermission, textChannel } from './guards.ts';
 import { has, loadChannelAccess, Permission } from './permissions.ts';
 
@@ -33,11 +36,38 @@ export interface ChannelMessagingOptions {
   storage?: AttachmentStorage | undefined;
 }
 
-/** History needs READ_HISTORY (the channel itself needs VIEW_CHANNEL: 404 without). */
-export async function listChannelMessages(db: Db, userId: string, channelId: string, opts: HistoryOptions) {
-  const found = await textChannel(db, channelId, userId);
-  requirePermission(found.permissions, Permission.READ_HISTORY);
-  return listMessages(db, CHANNEL, channelId, userId, opts);
+/**
+ * The guard of a channel's history page (HistoryOptions.guard): the reader is still a
+ * member and the group's access version is still the one their READ_HISTORY was decided
+ * at (guardArg; access-cache.ts). Otherwise the page comes back empty.
+ */
+export const channelAccessGuard: HistoryGuard = ({ containerId, viewerId, guardArg }) => sql<boolean>`EXISTS (
+  SELECT 1 FROM channels AS c JOIN groups AS g ON g.id = c.group_id
+  JOIN group_members AS gm ON gm.group_id = c.group_id AND gm.user_id = ${viewerId}::uuid
+  WHERE c.id = ${containerId}::uuid AND g.access_version = ${guardArg}::bigint
+)`;
+
+/**
+ * History needs READ_HISTORY (the channel itself needs VIEW_CHANNEL: 404 without). With the
+ * reader's access kept (access-cache.ts) a page is ONE statement, its guard checking the
+ * access version; an empty page asks again afresh, to tell "no messages" from "access
+ * changed" (then decided again and retried).
+ */
+export async function listChannelMessages(
+  db: Db,
+  userId: string,
+  channelId: string,
+  opts: HistoryOptions,
+): Promise<RenderedJson<MessagePage>> {
+  let found = await channelGrant(db, channelId, userId, Permission.READ_HISTORY);
+  for (let attempt = 0; ; attempt++) {
+    const version = found.access.accessVersion;
+    const page = await listMessages(db, CHANNEL, channelId, userId, { ...opts, guard: channelAccessGuard, guardArg: version });
+    if (page.size > 0) return page;
+    found = await freshChannelGrant(db, channelId, userId, Permission.READ_HISTORY);
+    if (found.access.accessVersion === version) return page;
+    if (attempt === STALE_RETRIES) throw new AppError('conflict', "the channel's permissions kept changing; retry", 409);
+  }
 }
 
 /** Author only; a deleted message is gone (404). Sets edited_at. */

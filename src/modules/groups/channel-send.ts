@@ -1,10 +1,11 @@
 // Sending in a channel: the channel's rules (VIEW_CHANNEL, SEND_MESSAGES, ATTACH_FILES,
 // MENTION_EVERYONE; voice channels carry no messages) decided by the one permission
-// function on the loaded channel access, then the SAME one-statement send as direct
-// messages (messaging/conversation-send.ts sendStatementAt at the CHANNEL location) with
-// the channel's parts: the sender's membership, their read position, and the @username /
-// reply notifications. A plain text message is two round trips: the access load and the
-// send statement.
+// function on the channel access, then the SAME one-statement send as direct messages
+// (messaging/conversation-send.ts sendStatementAt at the CHANNEL location) with the
+// channel's parts: the sender's membership and the access version the decision was made
+// at (access-cache.ts), their read position, and the @username / reply notifications. A
+// plain text message is ONE statement when the sender's access is kept, two (the access
+// load first) when it is not or when the statement found it outdated.
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../../db/database.ts';
 import { prepare } from '../../db/prepared.ts';
@@ -29,11 +30,14 @@ import {
   type SenderView,
 } from '../messaging/messages.ts';
 import { EVERYONE, EVERYONE_MENTION_JOB, mentionRecipients, type EveryoneMention, type Recipients } from './channel-notify.ts';
-import { requirePermission, textChannel } from './guards.ts';
-import { has, Permission } from './permissions.ts';
+import { channelGrant, freshChannelGrant, STALE_RETRIES } from './access-cache.ts';
+import { requirePermission } from './guards.ts';
+import { has, Permission, type ChannelAccess } from './permissions.ts';
 
 export interface ChannelSendParams extends AppendParams {
   senderId: string;
+  /** groups.access_version the sender's permissions were decided at. */
+  accessVersion: number;
   /** Notification recipients (mentionRecipients), parallel arrays. */
   recipientIds: string[];
   recipientTypes: string[];
@@ -41,8 +45,9 @@ export interface ChannelSendParams extends AppendParams {
 
 /**
  * A channel send in ONE statement (sendStatementAt): `me` is the sender's membership of the
- * channel's group (the permission itself was decided on the access load just before; a
- * member removed in between gets 404, not a message), `touched` moves the sender's read
+ * channel's group, refused when the group's access version is no longer the one the
+ * permission was decided at (the caller decides again on a fresh load; a member removed
+ * meanwhile gets 404, not a message), `touched` moves the sender's read
  * position to their own message, and the recipients get `mention` / `reply` notifications
  * carrying group, channel and message ids. Exported for the benchmark's plain-pg baseline.
  */
@@ -50,8 +55,9 @@ export function channelSendQuery(p: ChannelSendParams): RawBuilder<SendRow> {
   const sender = sql<string>`${p.senderId}::uuid`;
   return sendStatementAt(CHANNEL, p, {
     me: sql`
-      SELECT false AS refused, c.group_id
-      FROM channels AS c JOIN group_members AS gm ON gm.group_id = c.group_id AND gm.user_id = ${sender}
+      SELECT g.access_version <> ${p.accessVersion}::bigint AS refused, c.group_id
+      FROM channels AS c JOIN groups AS g ON g.id = c.group_id
+      JOIN group_members AS gm ON gm.group_id = c.group_id AND gm.user_id = ${sender}
       WHERE c.id = ${p.containerId}::uuid`,
     touched: sql`
       INSERT INTO channel_read_states AS rs (channel_id, user_id, last_read_seq, last_read_at)
@@ -71,10 +77,16 @@ export function channelSendQuery(p: ChannelSendParams): RawBuilder<SendRow> {
 
 /** The parameters of channelSendQuery for a new message. */
 export function channelSendParams(
-  input: NewMessage & { senderId: string },
+  input: NewMessage & { senderId: string; accessVersion: number },
   recipients: Recipients = { ids: [], types: [] },
 ): ChannelSendParams {
-  return { ...appendParams(input), senderId: input.senderId, recipientIds: recipients.ids, recipientTypes: recipients.types };
+  return {
+    ...appendParams(input),
+    senderId: input.senderId,
+    accessVersion: input.accessVersion,
+    recipientIds: recipients.ids,
+    recipientTypes: recipients.types,
+  };
 }
 
 const channelSendStatement = prepare((db, p: ChannelSendParams) => ({ compile: () => channelSendQuery(p).compile(db) }));
@@ -86,7 +98,8 @@ export interface ChannelSendOptions {
 
 /**
  * What a send with a nonce or a reply must know first, in one statement: the message the
- * sender already sent with this nonce, and the message replied to.
+ * sender already sent with this nonce, the message replied to, and the group's access
+ * version (an outdated access returns no earlier message).
  */
 async function preflight(db: Db, channelId: string, senderId: string, nonce: string | null, replyToId: string | null) {
   return db
@@ -95,20 +108,23 @@ async function preflight(db: Db, channelId: string, senderId: string, nonce: str
       join.onRef('n.channel_id', '=', 'c.id').on('n.sender_id', '=', senderId).on('n.nonce', '=', nonce),
     )
     .leftJoin('channel_messages as r', (join) => join.onRef('r.channel_id', '=', 'c.id').on('r.id', '=', replyToId))
-    .select(['n.id as nonce_message_id', 'r.id as reply_id', 'r.sender_id as reply_sender_id', 'r.deleted_at as reply_deleted_at'])
+    .innerJoin('groups as g', 'g.id', 'c.group_id')
+    .select(['g.access_version', 'n.id as nonce_message_id', 'r.id as reply_id', 'r.sender_id as reply_sender_id', 'r.deleted_at as reply_deleted_at'])
     .where('c.id', '=', channelId)
     .executeTakeFirstOrThrow();
 }
 
 /**
- * SEND_MESSAGES (and ATTACH_FILES with attachments). A plain message is the access load
- * plus ONE statement (seq bump, insert, the sender's read position, @username and reply
- * notifications), events once it returns. With a nonce, attachments or a permitted
- * @everyone the statement runs in a transaction, with the attachments' claim or the
- * @everyone job enqueued in it; events after commit. A nonce the sender already used
- * returns that first message instead of a duplicate (also when two retries race: the
- * loser rolls back, seq bump included, and returns the winner's message). `@everyone` /
- * `@here` ping only for holders of MENTION_EVERYONE (for others it stays plain text).
+ * SEND_MESSAGES (and ATTACH_FILES with attachments). A plain message is ONE statement (seq
+ * bump, insert, the sender's read position, @username and reply notifications) when the
+ * sender's access is kept (access-cache.ts), events once it returns. With a nonce,
+ * attachments or a permitted @everyone the statement runs in a transaction, with the
+ * attachments' claim or the @everyone job enqueued in it; events after commit. A nonce the
+ * sender already used returns that first message instead of a duplicate (also when two
+ * retries race: the loser rolls back, seq bump included, and returns the winner's message).
+ * `@everyone` / `@here` ping only for holders of MENTION_EVERYONE (for others it stays
+ * plain text). When the statement finds the access outdated (a permission changed since it
+ * was decided) nothing was written: the access is loaded afresh and the send decided again.
  */
 export async function sendChannelMessage(
   db: Db,
@@ -118,8 +134,28 @@ export async function sendChannelMessage(
   input: SendInput,
   options: ChannelSendOptions = {},
 ): Promise<MessageView> {
-  const found = await textChannel(db, channelId, sender.id);
-  requirePermission(found.permissions, Permission.SEND_MESSAGES);
+  let found = await channelGrant(db, channelId, sender.id, Permission.SEND_MESSAGES);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await sendWith(db, events, sender, found, input, options);
+    } catch (error) {
+      if (!(error instanceof OutdatedAccess)) throw error;
+      if (attempt === STALE_RETRIES) throw new AppError('conflict', "the channel's permissions kept changing during the send; retry", 409);
+      found = await freshChannelGrant(db, channelId, sender.id, Permission.SEND_MESSAGES);
+    }
+  }
+}
+
+/** The send, decided on `found` (which holds SEND_MESSAGES); OutdatedAccess when its version is. */
+async function sendWith(
+  db: Db,
+  events: EventBus,
+  sender: SenderView,
+  found: ChannelAccess,
+  input: SendInput,
+  options: ChannelSendOptions,
+): Promise<MessageView> {
+  const channelId = found.channel.id;
   const type = checkMessageType(input.type);
   const content = checkContent(input.content, type, options.maxLength ?? MESSAGE_MAX_LENGTH);
   const nonce = checkNonce(input.nonce);
@@ -128,6 +164,7 @@ export async function sendChannelMessage(
   let replyAuthorId: string | null = null;
   if (nonce || replyToId) {
     const pre = await preflight(db, channelId, sender.id, nonce, replyToId);
+    if (pre.access_version !== found.access.accessVersion) throw new OutdatedAccess('outdated channel access');
     if (pre.nonce_message_id) return (await findMessageView(db, CHANNEL, channelId, pre.nonce_message_id, sender.id))!;
     if (replyToId) {
       if (!pre.reply_id) throw new ValidationError({ reply_to_id: ['is not a message of this channel'] });
@@ -140,7 +177,10 @@ export async function sendChannelMessage(
   // A permitted @everyone mentions every viewer (the reply's author included): the job does it.
   const names = everyone ? [] : mentionedUsernames(content);
   const recipients = everyone ? undefined : await mentionRecipients(db, found, sender.id, names, replyAuthorId);
-  const params = channelSendParams({ containerId: channelId, senderId: sender.id, content, type, replyToId, nonce }, recipients);
+  const params = channelSendParams(
+    { containerId: channelId, senderId: sender.id, accessVersion: found.access.accessVersion, content, type, replyToId, nonce },
+    recipients,
+  );
   return completeSend(db, events, {
     loc: CHANNEL,
     containerId: channelId,
@@ -162,8 +202,12 @@ export async function sendChannelMessage(
   });
 }
 
-/** The message the statement inserted; undefined when the nonce was taken; 404 when the sender is no longer a member. */
+/** The send statement refused the access version: nothing was written (its transaction, if any, rolls back). */
+class OutdatedAccess extends Error {}
+
+/** The message the statement inserted; undefined when the nonce was taken; 404 when the sender is no longer a member; OutdatedAccess when the access version moved. */
 function sent(row: SendRow | undefined): MessageRow | undefined {
   if (!row || row.refused === null) throw new NotFoundError('channel');
+  if (row.refused) throw new OutdatedAccess('outdated channel access');
   return appendedMessage(row);
 }

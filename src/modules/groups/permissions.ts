@@ -224,6 +224,8 @@ export interface GroupAccess extends MemberContext {
   banned: boolean;
   /** basePermissions of this context, precomputed. */
   permissions: number;
+  /** groups.access_version when this was read (see access-cache.ts). */
+  accessVersion: number;
 }
 
 // The group, @everyone (e) and the membership (gm, left-joined): both loaders select these.
@@ -238,6 +240,7 @@ export const ACCESS_COLUMNS = [
   'g.member_count',
   'g.inserted_at',
   'g.updated_at',
+  'g.access_version',
   'e.id as everyone_id',
   'e.position as everyone_position',
   'e.permissions as everyone_permissions',
@@ -279,6 +282,7 @@ export async function loadGroupAccess(db: Db, groupId: string, userId: string): 
 }
 
 export type AccessRow = GroupAccess['group'] & {
+  access_version: number;
   everyone_id: string;
   everyone_position: number;
   everyone_permissions: number;
@@ -316,6 +320,7 @@ export function toAccess(row: AccessRow, userId: string): GroupAccess {
     nickname: row.nickname,
     banned: row.banned === true,
     permissions: basePermissions(context),
+    accessVersion: row.access_version,
   };
 }
 

@@ -36,7 +36,7 @@ export interface MessagingOptions {
 export { mentionedUsernames, sendMessage, type SendInput } from './conversation-send.ts';
 
 /** Participants only: the guard of a conversation's history page (HistoryOptions.guard). */
-const participantGuard: HistoryGuard = ({ containerId, viewerId }) => sql<boolean>`EXISTS (
+export const participantGuard: HistoryGuard = ({ containerId, viewerId }) => sql<boolean>`EXISTS (
   SELECT 1 FROM conversation_participants AS g WHERE g.conversation_id = ${containerId}::uuid AND g.user_id = ${viewerId}::uuid
 )`;
 

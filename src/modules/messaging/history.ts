@@ -25,9 +25,11 @@ export interface HistoryOptions {
    * so it must be one constant function per use, not a closure made per request.
    */
   guard?: HistoryGuard | undefined;
+  /** The guard's own parameter (a version the owning context decided at, …), if it takes one. */
+  guardArg?: string | number | undefined;
 }
 
-export type HistoryGuard = (p: { containerId: string; viewerId: string }) => RawBuilder<boolean>;
+export type HistoryGuard = (p: { containerId: string; viewerId: string; guardArg: unknown }) => RawBuilder<boolean>;
 
 export interface MessagePage {
   data: MessageView[];
@@ -38,13 +40,21 @@ function invalidCursor(): AppError {
   return new AppError('invalid_cursor', 'the cursor is not valid for this list', 400);
 }
 
+interface RangeOptions {
+  direction: 'older' | 'newer';
+  anchor?: string | undefined;
+  limit: number;
+  guard?: HistoryGuard | undefined;
+  guardArg?: (() => unknown) | undefined;
+}
+
 /** One history range of messages joined to their sender, without a select list. */
 function historyRange(
   db: Db,
   loc: MessageLocation,
   containerId: string,
   viewerId: string,
-  opts: { direction: 'older' | 'newer'; anchor?: string | undefined; limit: number; guard?: HistoryGuard | undefined },
+  opts: RangeOptions,
 ) {
   // `container = ANY(ARRAY[$1])` rather than `= $1`, with the container first in the ORDER
   // BY: PostgreSQL drops an ORDER BY column fixed by `=`, and then may walk the primary key
@@ -56,7 +66,12 @@ function historyRange(
     .leftJoin('users as u', 'u.id', 'm.sender_id')
     .where(sql<boolean>`${sql.ref(containerRef(loc))} = ANY(ARRAY[${containerId}::uuid])`);
   if (opts.anchor !== undefined) query = query.where('m.id', opts.direction === 'older' ? '<' : '>', opts.anchor);
-  if (opts.guard) query = query.where(opts.guard({ containerId, viewerId }));
+  if (opts.guard) {
+    // A getter: a guard that takes no parameter must not touch it (prepare() refuses a
+    // parameter stand-in that the SQL does not use).
+    const guardArg = opts.guardArg;
+    query = query.where(opts.guard({ containerId, viewerId, get guardArg() { return guardArg?.(); } }));
+  }
   const direction = opts.direction === 'older' ? 'desc' : 'asc';
   return query.orderBy(containerRef(loc), direction).orderBy('m.id', direction).limit(opts.limit);
 }
@@ -67,7 +82,7 @@ export function historyQuery(
   loc: MessageLocation,
   containerId: string,
   viewerId: string,
-  opts: { direction: 'older' | 'newer'; anchor?: string | undefined; limit: number; guard?: HistoryGuard | undefined },
+  opts: RangeOptions,
 ) {
   return historyRange(db, loc, containerId, viewerId, opts).select(viewColumns(loc, viewerId));
 }
@@ -92,6 +107,8 @@ export interface PageParams extends Record<string, unknown> {
   anchor: string | undefined;
   limit: number;
   fetch: number;
+  /** HistoryOptions.guardArg (null without one). */
+  guardArg: string | number | null;
 }
 
 /**
@@ -113,6 +130,7 @@ export function historyPageQuery(
     anchor: anchored ? p.anchor : undefined,
     limit: p.fetch,
     guard,
+    guardArg: () => p.guardArg,
   }).select(['m.id', messageJson(loc, p.viewerId).as('view')]);
   const order = direction === 'older' ? sql`r.id DESC` : sql`r.id ASC`;
   return { compile: () => renderedPage(range, { order, display: sql`v.id DESC`, limit: p.limit, keys: ['id'] }).compile(db) };
@@ -167,7 +185,7 @@ export async function listMessages(
     anchor = id;
   }
   const statement = pageStatement({ loc, direction, anchored: anchor !== undefined, guard: opts.guard });
-  const [row] = await statement(db, { containerId, viewerId, anchor, limit: opts.limit, fetch: opts.limit + 1 });
+  const [row] = await statement(db, { containerId, viewerId, anchor, limit: opts.limit, fetch: opts.limit + 1, guardArg: opts.guardArg ?? null });
   const size = Math.min(row!.rows, opts.limit);
   const more = row!.rows > opts.limit && row!.last !== null;
   const next_cursor = more ? encodeCursor([direction === 'older' ? 'o' : 'n', (JSON.parse(row!.last!) as [string])[0]]) : null;

@@ -6,7 +6,8 @@ import { explainPlan, useTestDatabase } from '../../../test/db.ts';
 import { newId } from '../../lib/ids.ts';
 import { conversationPageQuery, listConversations } from './conversations.ts';
 import { CONVERSATION } from './location.ts';
-import { historyPageQuery, type HistoryGuard } from './history.ts';
+import { participantGuard } from './conversation-messages.ts';
+import { historyPageQuery } from './history.ts';
 
 const t = useTestDatabase();
 const me = newId();
@@ -53,11 +54,10 @@ describe('plans', () => {
     // With and without the participant guard the HTTP path adds (an InitPlan, run once);
     // the custom plan of the first executions and the generic plan a prepared statement
     // settles on later.
-    const guard: HistoryGuard = ({ containerId, viewerId }) =>
-      sql<boolean>`EXISTS (SELECT 1 FROM conversation_participants AS g WHERE g.conversation_id = ${containerId}::uuid AND g.user_id = ${viewerId}::uuid)`;
+    const guard = participantGuard;
     for (const direction of ['older', 'newer'] as const) {
       for (const [anchored, g] of [[false, undefined], [true, undefined], [false, guard], [true, guard]] as const) {
-        const params = { containerId: big, viewerId: me, anchor: anchored ? anchor : undefined, limit: 50, fetch: 51 };
+        const params = { containerId: big, viewerId: me, anchor: anchored ? anchor : undefined, limit: 50, fetch: 51, guardArg: null };
         const q = historyPageQuery(t.db, CONVERSATION, direction, anchored, g, params).compile();
         for (const generic of [false, true]) {
           const p = await explainPlan(t, q.sql, q.parameters, { generic });
