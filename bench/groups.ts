@@ -30,7 +30,7 @@ import { loadChannelAccess, Permission } from '../src/modules/groups/permissions
 import { channelAccessGuard } from '../src/modules/groups/channel-messages.ts';
 import { CHANNEL } from '../src/modules/messaging/location.ts';
 import { historyPageQuery } from '../src/modules/messaging/history.ts';
-import { benchDatabase, fmt, median, plainSendStatements, plainTransaction } from './lib.ts';
+import { benchDatabase, fmt, median, plainSendStatements, plainTransaction, settle } from './lib.ts';
 import { HttpClient, onServer, startServer, timed, type BenchServer, type Timed } from './server.ts';
 
 const SCALE = Number(process.env.BENCH_GROUPS_SCALE ?? 0.1);
@@ -85,7 +85,8 @@ export async function run(): Promise<void> {
     console.log(
       `demo groups written in ${(demo.ms / 1000).toFixed(1)} s: ${demo.groups} groups (largest ${fmt(demo.largestGroupMembers)} members), ${fmt(demo.members)} memberships, ${fmt(demo.channelMessages)} channel messages`,
     );
-    await pool.query('ANALYZE');
+    const WRITTEN = ['users', 'groups', 'group_members', 'group_member_roles', 'roles', 'channels', 'channel_permission_overwrites', 'channel_messages', 'channel_read_states', 'notifications', 'gateway_events', 'gateway_room_sequences'];
+    console.log(`settled (VACUUM ANALYZE, CHECKPOINT) in ${((await settle(pool, WRITTEN)) / 1000).toFixed(1)} s`);
 
     server = await startServer(bench.url, { POOL_SIZE: String(POOL_SIZE) });
     const client = (http = new HttpClient(server.base));
@@ -204,6 +205,7 @@ export async function run(): Promise<void> {
     console.log(`   the app's one send statement, plain pg: ${fmt(singleRate)} messages/s (rounds ${sends.single.map((r) => fmt(r.rate)).join(', ')}); HTTP send at ${((send.rate / singleRate) * 100).toFixed(1)} % of it`);
 
     // -- 3. history -------------------------------------------------------------------------
+    await settle(pool, WRITTEN); // the send phase's rows
     const busiest = (
       await pool.query<{ id: string; n: number; username: string; user_id: string }>(
         `SELECT c.id, c.last_message_seq::int AS n, u.username, u.id AS user_id FROM channels c JOIN groups g ON g.id = c.group_id JOIN users u ON u.id = g.owner_id

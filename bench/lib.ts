@@ -148,3 +148,18 @@ export function plainSendStatements(
     return pool.query<{ id: string | null }>({ name: s.name, text: s.text, values });
   };
 }
+
+/**
+ * VACUUM ANALYZE, then CHECKPOINT: what autovacuum and the checkpointer would have done
+ * long before a real database served reads, done before a phase is timed. Without it a
+ * phase right after a bulk load (or after the previous phase's burst of writes) measures
+ * autovacuum scanning the new rows and the first readers setting their hint bits, not the
+ * query: that was most of the p99 of the history pages at the database.
+ */
+export async function settle(pool: pg.Pool, tables: readonly string[]): Promise<number> {
+  const started = performance.now();
+  await pool.query(`VACUUM ANALYZE ${tables.join(', ')}`);
+  // CHECKPOINT needs a superuser or pg_checkpoint; without, the checkpointer's own pace.
+  await pool.query('CHECKPOINT').catch(() => undefined);
+  return performance.now() - started;
+}

@@ -29,7 +29,7 @@ import { participantGuard } from '../src/modules/messaging/conversation-messages
 import { historyPageQuery } from '../src/modules/messaging/history.ts';
 import { CONVERSATION } from '../src/modules/messaging/location.ts';
 import { sendParams, sendStatementQuery } from '../src/modules/messaging/conversation-send.ts';
-import { benchDatabase, fmt, median, plainSendStatements, plainTransaction } from './lib.ts';
+import { benchDatabase, fmt, median, plainSendStatements, plainTransaction, settle } from './lib.ts';
 import { HttpClient, onServer as onProcess, rssMb, startServer, timed, type BenchServer } from './server.ts';
 
 const SCALE = Number(process.env.BENCH_MESSAGING_SCALE ?? 0.01);
@@ -56,6 +56,8 @@ export async function run(): Promise<void> {
     const demoClient = await pool.connect();
     const demo = await writeDemo(demoClient, plan).finally(() => demoClient.release());
     console.log(`demo data written in ${(demo.ms / 1000).toFixed(1)} s (${fmt(demo.messages / (demo.ms / 1000))} messages/s incl. users, conversations and counters)`);
+    const WRITTEN = ['users', 'friendships', 'conversations', 'conversation_participants', 'messages', 'reactions', 'notifications', 'gateway_events', 'gateway_room_sequences'];
+    console.log(`settled (VACUUM ANALYZE, CHECKPOINT) in ${((await settle(pool, WRITTEN)) / 1000).toFixed(1)} s`);
     const user = (n: number) => `demo${demo.tag}_${n}`;
 
     server = await startServer(bench.url, { POOL_SIZE: String(POOL_SIZE) });
@@ -188,6 +190,7 @@ export async function run(): Promise<void> {
     console.log(`   the app's one send statement, plain pg: ${fmt(singleRate)} messages/s (rounds ${singleRates.map(fmt).join(', ')}); HTTP send at ${((sendRate / singleRate) * 100).toFixed(1)} % of it`);
 
     // -- 2. history -----------------------------------------------------------------------
+    await settle(pool, WRITTEN); // the send phase's rows
     // The 20 largest conversations, one reader each, reading pages before random messages.
     const big = (
       await pool.query<{ id: string; username: string; user_id: string; n: string }>(

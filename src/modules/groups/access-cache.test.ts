@@ -59,8 +59,13 @@ describe('groups.access_version', () => {
       ['an overwrite goes', () => db.deleteFrom('channel_permission_overwrites').where('channel_id', '=', channel).execute()],
       ['a channel turns private', () => db.updateTable('channels').set({ is_private: true }).where('id', '=', channel).execute()],
       ['a channel changes type', () => db.updateTable('channels').set({ type: 'announcement' }).where('id', '=', channel).execute()],
+      // The channel list keeps channels' own fields at a version too (channel-list.ts).
+      ['a channel is renamed', () => db.updateTable('channels').set({ name: 'renamed', topic: 'a topic' }).where('id', '=', channel).execute()],
+      ['a channel moves', () => db.updateTable('channels').set({ position: 7 }).where('id', '=', channel).execute()],
+      ['a channel is created', () => call(owner, 'POST', `/groups/${groupId}/channels`, { name: 'another' })],
       ['a role is deleted', () => call(owner, 'DELETE', `/groups/${groupId}/roles/${briefId}`)],
       ['a member is kicked', () => call(owner, 'DELETE', `/groups/${groupId}/members/${ben.user.id}`)],
+      ['a channel is deleted', () => call(owner, 'DELETE', `/channels/${channel}`)],
     ];
     for (const [what, change] of changes) {
       const before = await version();
@@ -73,13 +78,12 @@ describe('groups.access_version', () => {
     expect(await version()).toBeGreaterThan(before);
     await db.updateTable('groups').set({ owner_id: owner.user.id }).where('id', '=', groupId).execute();
 
-    // Not by what decides nothing: sends, reads, nicknames, names and topics.
+    // Not by what neither decides nor shows in the channel list: sends, reads, nicknames, the group's name.
     before = await version();
     expect((await send(amy, general)).statusCode).toBe(201);
     expect((await history(amy, general)).statusCode).toBe(200);
     await db.updateTable('group_members').set({ nickname: 'Ames' }).where('id', '=', amyMember).execute();
     await db.updateTable('groups').set({ name: 'Kept (renamed)' }).where('id', '=', groupId).execute();
-    await db.updateTable('channels').set({ topic: 'a topic', name: 'still-versioned' }).where('id', '=', channel).execute();
     expect(await version()).toBe(before);
   });
 });
@@ -152,5 +156,49 @@ describe('a kept access', () => {
     expect(again.result.json().data).toEqual([]);
     // The page, then the fresh access that tells "empty" from "access changed".
     expect(again.queries.filter((q) => /channel/.test(q) && !/sessions/.test(q))).toHaveLength(2);
+  });
+});
+
+describe('the channel list with kept definitions', () => {
+  it('after every kind of change, equals the fresh view of each channel the caller may see', async () => {
+    const eve = await api.register('kc_eve');
+    expect((await call(eve, 'POST', `/invites/${inviteCode}`)).statusCode).toBe(200);
+    const list = async (as: User) => (await call(as, 'GET', `/groups/${groupId}/channels`)).json().data as Array<{ id: string }>;
+    const expectFresh = async (as: User, what: string) => {
+      const listed = await list(as);
+      // Every channel of the group the caller may view, each as GET /channels/:id shows it.
+      const all = await api.t.db.selectFrom('channels').select('id').where('group_id', '=', groupId).orderBy('position').orderBy('id').execute();
+      const views = [];
+      for (const { id } of all) {
+        const one = await call(as, 'GET', `/channels/${id}`);
+        if (one.statusCode === 200) {
+          const { overwrites: _, ...view } = one.json();
+          views.push(view);
+        }
+      }
+      expect(listed, what).toStrictEqual(views);
+      return listed;
+    };
+    const room = (await call(owner, 'POST', `/groups/${groupId}/channels`, { name: 'lobby' })).json().id as string;
+    await expectFresh(eve, 'first');
+    await expectFresh(eve, 'kept');
+    const steps: Array<[string, () => Promise<unknown>]> = [
+      ['a message', () => send(amy, room, 'news')],
+      ['read', () => call(eve, 'POST', `/channels/${room}/read`)],
+      ['another message', () => send(amy, room, 'more news')],
+      ['renamed', () => call(owner, 'PATCH', `/channels/${room}`, { name: 'hall', topic: 'now a hall' })],
+      ['a channel created', () => call(owner, 'POST', `/groups/${groupId}/channels`, { name: 'annex' })],
+      ['closed to @everyone', () => call(owner, 'PUT', `/channels/${room}/permissions/${everyoneId}`, { allow: 0, deny: P.VIEW_CHANNEL })],
+      ['opened to speakers', () => call(owner, 'PUT', `/channels/${room}/permissions/${speakerId}`, { allow: P.VIEW_CHANNEL, deny: 0 })],
+      ['eve made a speaker', () => call(owner, 'PATCH', `/groups/${groupId}/members/${eve.user.id}`, { role_ids: [speakerId] })],
+      ['speakers lose a bit (in SQL)', () => api.t.db.updateTable('roles').set({ permissions: 0 }).where('id', '=', speakerId).execute()],
+      ['reordered (in SQL)', () => api.t.db.updateTable('channels').set({ position: 99 }).where('id', '=', room).execute()],
+      ['a channel deleted', () => call(owner, 'DELETE', `/channels/${room}`)],
+    ];
+    for (const [what, step] of steps) {
+      await step();
+      await expectFresh(eve, what);
+      await expectFresh(owner, `${what} (owner)`);
+    }
   });
 });

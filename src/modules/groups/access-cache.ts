@@ -18,13 +18,20 @@ import { has, type ChannelAccess } from './permissions.ts';
 /** Entries per database handle (each is one ChannelAccess, about 1 KB). */
 export const ACCESS_CACHE_ENTRIES = 5_000;
 
-const caches = new WeakMap<Db, LRUCache<string, ChannelAccess>>();
-
-function cacheOf(db: Db): LRUCache<string, ChannelAccess> {
-  let cache = caches.get(db);
-  if (!cache) caches.set(db, (cache = new LRUCache({ max: ACCESS_CACHE_ENTRIES })));
-  return cache;
+/**
+ * A bounded cache (least recently used out) per database handle: each app instance (and
+ * each test's database) keeps its own.
+ */
+export function keptPerDatabase<V extends object>(max: number): (db: Db) => LRUCache<string, V> {
+  const caches = new WeakMap<Db, LRUCache<string, V>>();
+  return (db) => {
+    let cache = caches.get(db);
+    if (!cache) caches.set(db, (cache = new LRUCache<string, V>({ max })));
+    return cache;
+  };
 }
+
+const cacheOf = keptPerDatabase<ChannelAccess>(ACCESS_CACHE_ENTRIES);
 
 const keyOf = (channelId: string, userId: string) => `${channelId}/${userId}`;
 

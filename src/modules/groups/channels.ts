@@ -1,8 +1,7 @@
-// Channels and their permission overwrites. The channel list carries each visible
-// channel's effective permissions and unread count, computed from ONE statement (the
-// caller's group access and the channels with the overwrites that concern the caller,
-// folded) whatever the number of channels and roles. Channels the caller may not view are left
-// out of lists and are 404 everywhere else.
+// Channels and their permission overwrites. The channel list (channel-list.ts) carries each
+// visible channel's effective permissions and unread count, ONE statement whatever the
+// number of channels and roles. Channels the caller may not view are left out of lists and
+// are 404 everywhere else.
 import { sql } from 'kysely';
 import type { Db } from '../../db/database.ts';
 import { transaction } from '../../db/unit-of-work.ts';
@@ -20,16 +19,11 @@ import {
   requireRoleBelow,
   viewableChannel,
 } from './guards.ts';
-import { prepare } from '../../db/prepared.ts';
-import { isoText } from '../../db/rendered.ts';
-import { RenderedJson } from '../../lib/rendered-json.ts';
+import type { RenderedJson } from '../../lib/rendered-json.ts';
+import { listChannels } from './channel-list.ts';
 import {
-  ACCESS_COLUMNS,
-  channelPermissionsFolded,
   has,
-  MEMBER_ROLES,
   Permission,
-  toAccess,
   type ChannelRow,
   type Overwrite,
 } from './permissions.ts';
@@ -79,82 +73,7 @@ export function toChannelView(row: ChannelRow, permissions: number, lastReadSeq:
   };
 }
 
-// The caller's group access (as loadGroupAccess) and every channel of the group rendered as
-// JSON by PostgreSQL, with the caller's read position and unread count and the overwrites
-// that concern them already folded (bit_or of @everyone's, bit_or of their roles'): one
-// compile-once statement whatever the number of channels, roles and overwrites. Each
-// channel is one line, `everyoneAllow,everyoneDeny,rolesAllow,rolesDeny,is_private,type`,
-// then (after \x01) its JSON up to `is_private` without the closing brace, then (after
-// \x01) the rest without the opening one: the permission decided in JavaScript goes in
-// between, in the view's field order. JSON text never holds a raw control character, so
-// \x01 and \n cannot occur inside it. Non-members get no channels.
-const channelListStatement = prepare((db, p: { groupId: string; userId: string }) =>
-  db
-    .selectFrom('groups as g')
-    .innerJoin('roles as e', (join) => join.onRef('e.group_id', '=', 'g.id').on('e.is_default', '=', true))
-    .leftJoin('group_members as gm', (join) => join.onRef('gm.group_id', '=', 'g.id').on('gm.user_id', '=', p.userId))
-    .select([
-      ...ACCESS_COLUMNS,
-      sql<boolean>`false`.as('banned'),
-      MEMBER_ROLES.as('roles'),
-      sql<string | null>`(
-        SELECT string_agg(
-          concat_ws(',', coalesce(o.everyone_allow, 0), coalesce(o.everyone_deny, 0), coalesce(o.roles_allow, 0),
-            coalesce(o.roles_deny, 0), c.is_private::int, c.type)
-          || chr(1) || left(json_build_object(
-            'id', c.id, 'group_id', c.group_id, 'category_id', c.category_id, 'name', c.name, 'type', c.type,
-            'topic', c.topic, 'position', c.position, 'is_private', c.is_private)::text, -1)
-          || chr(1) || substr(json_build_object(
-            'last_message_seq', c.last_message_seq, 'last_message_at', ${isoText('c.last_message_at')},
-            'last_read_seq', coalesce(rs.last_read_seq, 0),
-            'unread_count', greatest(0, c.last_message_seq - coalesce(rs.last_read_seq, 0)),
-            'inserted_at', ${isoText('c.inserted_at')}, 'updated_at', ${isoText('c.updated_at')})::text, 2),
-          chr(10) ORDER BY c.position, c.id)
-        FROM channels AS c
-        LEFT JOIN channel_read_states AS rs ON rs.channel_id = c.id AND rs.user_id = ${p.userId}::uuid
-        LEFT JOIN (
-          -- Only the overwrites of @everyone and of the caller's roles (the role_id index),
-          -- not every overwrite of every channel.
-          SELECT o.channel_id,
-            bit_or(o.allow) FILTER (WHERE o.role_id = e.id) AS everyone_allow,
-            bit_or(o.deny) FILTER (WHERE o.role_id = e.id) AS everyone_deny,
-            bit_or(o.allow) FILTER (WHERE o.role_id <> e.id) AS roles_allow,
-            bit_or(o.deny) FILTER (WHERE o.role_id <> e.id) AS roles_deny
-          FROM channel_permission_overwrites AS o
-          WHERE o.role_id = ANY(e.id || ARRAY(SELECT mr.role_id FROM group_member_roles AS mr WHERE mr.group_member_id = gm.id))
-          GROUP BY o.channel_id
-        ) AS o ON o.channel_id = c.id
-        WHERE c.group_id = g.id AND gm.id IS NOT NULL
-      )`.as('channels'),
-    ])
-    .where('g.id', '=', p.groupId),
-);
-
-/**
- * The channels of a group the caller may view, in display order, each with its
- * permissions and unread count, as the JSON body of the list (`{data, next_cursor}`): one
- * statement (channelListStatement), then the permission rule once per channel from the
- * caller's base permissions, computed once (channelPermissionsFolded). Nothing is parsed
- * into objects and serialised again.
- */
-export async function listChannels(db: Db, userId: string, groupId: string): Promise<RenderedJson<{ data: ChannelView[]; next_cursor: null }>> {
-  const [row] = await channelListStatement(db, { groupId, userId });
-  if (!row?.member_id) throw new NotFoundError('group');
-  const base = toAccess(row, userId).permissions;
-  const visible: string[] = [];
-  for (const line of row.channels ? row.channels.split('\n') : []) {
-    const head = line.indexOf('\x01');
-    const tail = line.indexOf('\x01', head + 1);
-    const [everyoneAllow, everyoneDeny, rolesAllow, rolesDeny, isPrivate, type] = line.slice(0, head).split(',');
-    const permissions = channelPermissionsFolded(
-      base,
-      { is_private: isPrivate === '1', type: type as ChannelType },
-      { everyoneAllow: Number(everyoneAllow), everyoneDeny: Number(everyoneDeny), rolesAllow: Number(rolesAllow), rolesDeny: Number(rolesDeny) },
-    );
-    if (has(permissions, Permission.VIEW_CHANNEL)) visible.push(`${line.slice(head + 1, tail)},"permissions":${permissions},${line.slice(tail + 1)}`);
-  }
-  return new RenderedJson(`{"data":[${visible.join(',')}],"next_cursor":null}`, visible.length);
-}
+export { listChannels };
 
 async function readSeq(db: Db, channelId: string, userId: string): Promise<number> {
   const row = await db
