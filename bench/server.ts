@@ -13,7 +13,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Pool } from 'undici';
 import { PROJECT_ROOT } from '../src/config.ts';
-import { percentile } from './lib.ts';
+import { fmt, median, percentile } from './lib.ts';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -181,4 +181,39 @@ export class HttpClient {
   close(): Promise<void> {
     return this.pool.close();
   }
+}
+
+export type Measured = Timed & { cpu: number };
+
+/** Medians over rounds of each figure of a phase, and the worst round's p99. */
+export function summary(runs: Measured[]) {
+  return {
+    rate: median(runs.map((r) => r.rate)),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    cpu: median(runs.map((r) => r.cpu)),
+    worstP99: Math.max(...runs.map((r) => r.p99)),
+  };
+}
+
+const ms = (n: number) => `${n.toFixed(2)} ms`;
+
+/** One phase's summary on a line. */
+export const line = (s: ReturnType<typeof summary>, unit = 'req/s') =>
+  `p50 ${ms(s.p50)}, p99 ${ms(s.p99)} (worst round ${ms(s.worstP99)}), ${fmt(s.rate)} ${unit}, server CPU ${s.cpu.toFixed(2)} ms/req`;
+
+/**
+ * `variants` run alternately for `rounds` rounds (order reversed every other round), so
+ * that each figure and its baseline see the same machine: its load drifts within a run.
+ */
+export async function interleavedRounds<K extends string>(
+  rounds: number,
+  variants: Record<K, () => Promise<Measured>>,
+): Promise<Record<K, Measured[]>> {
+  const names = Object.keys(variants) as K[];
+  const results = Object.fromEntries(names.map((n) => [n, [] as Measured[]])) as Record<K, Measured[]>;
+  for (let r = 0; r < rounds; r++) {
+    for (const name of r % 2 === 0 ? names : [...names].reverse()) results[name].push(await variants[name]());
+  }
+  return results;
 }

@@ -1,10 +1,12 @@
 // Who may do what in a group: the permission bitfield of the contract (API.md), ONE pure
 // function that resolves a member's permissions (for the group, and for a channel), the
-// role hierarchy, and the loaders that fetch exactly what that function needs, fresh on
-// every request (one statement for a group, one for a channel; the channel list, one statement
-// too, is channels.ts and folds its overwrites in SQL for channelPermissionsFolded).
-// REST routes and the realtime gateway both decide through here; nothing caches a
-// decision beyond the request, so removing a member or a role counts on the next call.
+// role hierarchy, and the loaders that fetch exactly what that function needs, fresh (one
+// statement for a group, one for a channel; the channel list, one statement too, is
+// channel-list.ts and folds its overwrites in SQL for channelPermissionsFolded).
+// REST routes and the realtime gateway both decide through here. The hot paths may keep a
+// loaded access between requests (access-cache.ts), but only through a statement that
+// checks the group's access_version in the same snapshot, so removing a member or a role
+// counts on the next call.
 import { sql } from 'kysely';
 import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import type { Db } from '../../db/database.ts';
