@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp } from '../../../test/app-harness.ts';
 import { countQueries } from '../../../test/db.ts';
+import { multipartBody, PNG } from '../attachments/test-helpers.ts';
 import { Permission as P } from './permissions.ts';
 
 const api = useTestApp();
@@ -124,6 +125,24 @@ describe('a kept access', () => {
     // A refusal is never kept: the role given back counts on the next request too.
     await api.t.db.insertInto('group_member_roles').values({ group_id: groupId, group_member_id: await memberId(amy.user.id), role_id: speakerId }).execute();
     expect((await send(amy, channel, 'a speaker again')).statusCode).toBe(201);
+  });
+
+  it('a bit missing from the kept access is asked afresh before any refusal (ATTACH_FILES given back)', async () => {
+    const fay = await api.register('kc_fay');
+    expect((await call(fay, 'POST', `/invites/${inviteCode}`)).statusCode).toBe(200);
+    const channel = (await call(owner, 'POST', `/groups/${groupId}/channels`, { name: 'files' })).json().id as string;
+    await call(owner, 'PUT', `/channels/${channel}/permissions/${everyoneId}`, { allow: 0, deny: P.ATTACH_FILES });
+    // Kept: SEND_MESSAGES without ATTACH_FILES.
+    expect((await send(fay, channel, 'text only')).statusCode).toBe(201);
+    const upload = async () => {
+      const { payload, headers } = multipartBody({ filename: 'pic.png', contentType: 'image/png', data: PNG });
+      return (await api.call({ method: 'POST', url: '/api/v1/attachments', token: fay.token, payload, headers })).json<{ id: string }>().id;
+    };
+    const image = (id: string) => call(fay, 'POST', `/channels/${channel}/messages`, { content: '', type: 'image', attachment_ids: [id] });
+    expect((await image(await upload())).statusCode).toBe(403);
+    // The deny goes in SQL: the kept access still lacks the bit, the fresh one has it.
+    await api.t.db.deleteFrom('channel_permission_overwrites').where('channel_id', '=', channel).execute();
+    expect((await image(await upload())).statusCode).toBe(201);
   });
 
   it('a member removed, or a channel closed, gets 404 on the next send and page, and sees nothing', async () => {

@@ -31,7 +31,6 @@ import {
 } from '../messaging/messages.ts';
 import { EVERYONE, EVERYONE_MENTION_JOB, mentionRecipients, type EveryoneMention, type Recipients } from './channel-notify.ts';
 import { channelGrant, freshChannelGrant, STALE_RETRIES } from './access-cache.ts';
-import { requirePermission } from './guards.ts';
 import { has, Permission, type ChannelAccess } from './permissions.ts';
 
 export interface ChannelSendParams extends AppendParams {
@@ -134,19 +133,23 @@ export async function sendChannelMessage(
   input: SendInput,
   options: ChannelSendOptions = {},
 ): Promise<MessageView> {
-  let found = await channelGrant(db, channelId, sender.id, Permission.SEND_MESSAGES);
+  // Every bit the send is refused without is asked of the grant, so no refusal comes from a
+  // kept access (a refused bit is checked afresh); what the send merely adapts to
+  // (MENTION_EVERYONE) is checked by the statement's version like the rest.
+  const needed = Permission.SEND_MESSAGES | (input.attachment_ids?.length ? Permission.ATTACH_FILES : 0);
+  let found = await channelGrant(db, channelId, sender.id, needed);
   for (let attempt = 0; ; attempt++) {
     try {
       return await sendWith(db, events, sender, found, input, options);
     } catch (error) {
       if (!(error instanceof OutdatedAccess)) throw error;
       if (attempt === STALE_RETRIES) throw new AppError('conflict', "the channel's permissions kept changing during the send; retry", 409);
-      found = await freshChannelGrant(db, channelId, sender.id, Permission.SEND_MESSAGES);
+      found = await freshChannelGrant(db, channelId, sender.id, needed);
     }
   }
 }
 
-/** The send, decided on `found` (which holds SEND_MESSAGES); OutdatedAccess when its version is. */
+/** The send, decided on `found` (which holds SEND_MESSAGES, and ATTACH_FILES for attachments); OutdatedAccess when its version is outdated. */
 async function sendWith(
   db: Db,
   events: EventBus,
@@ -171,7 +174,6 @@ async function sendWith(
       replyAuthorId = pre.reply_deleted_at ? null : pre.reply_sender_id;
     }
   }
-  if (requested.length) requirePermission(found.permissions, Permission.ATTACH_FILES);
   const attachmentIds = await checkMessageAttachments(db, type, requested);
   const everyone = EVERYONE.test(content) && has(found.permissions, Permission.MENTION_EVERYONE);
   // A permitted @everyone mentions every viewer (the reply's author included): the job does it.
