@@ -10,7 +10,8 @@
 //      primary-key lookup of one message (target < 5 ms), and over HTTP with 20 concurrent
 //      readers beside GET /health at the same concurrency (target < 15 ms);
 //   3. the conversation list (first page, unread counts) of a user in 500 conversations,
-//      p99 over HTTP at 10 concurrent clients, beside GET /api/v1/me (target < 25 ms);
+//      p99 over HTTP at 10 concurrent clients and with one, beside GET /api/v1/me at the
+//      same concurrency (target < 25 ms; the issue sets no concurrency for it);
 //   4. the server's RSS: idle after start-up, and the peak while the above ran (< 300 MB).
 // Each HTTP figure also gives the server process's CPU time per request (from /proc): on a
 // shared machine latencies mostly measure the queue for the cores, CPU per request does not.
@@ -53,12 +54,16 @@ export async function run(): Promise<void> {
   let http: HttpClient | undefined;
   try {
     // -- data -----------------------------------------------------------------------------
-    const plan = planDemo(SCALE, 20261126);
-    console.log(
-      `messaging benchmark: demo data at scale ${SCALE} (${plan.size.messages.toLocaleString('en-US')} messages, ${plan.conversations.length.toLocaleString('en-US')} conversations, ${plan.size.users.toLocaleString('en-US')} users); ${availableParallelism()} cores, load ${loadavg()[0]!.toFixed(2)}`,
-    );
-    const demoClient = await pool.connect();
-    const demo = await writeDemo(demoClient, plan).finally(() => demoClient.release());
+    // The plan (about 70 MB of heap at scale 1) is unreachable once written: held, it would
+    // lengthen every garbage collection of this process during the timed phases.
+    const demo = await (async () => {
+      const plan = planDemo(SCALE, 20261126);
+      console.log(
+        `messaging benchmark: demo data at scale ${SCALE} (${plan.size.messages.toLocaleString('en-US')} messages, ${plan.conversations.length.toLocaleString('en-US')} conversations, ${plan.size.users.toLocaleString('en-US')} users); ${availableParallelism()} cores, load ${loadavg()[0]!.toFixed(2)}`,
+      );
+      const demoClient = await pool.connect();
+      return writeDemo(demoClient, plan).finally(() => demoClient.release());
+    })();
     console.log(`demo data written in ${(demo.ms / 1000).toFixed(1)} s (${fmt(demo.messages / (demo.ms / 1000))} messages/s incl. users, conversations and counters)`);
     const WRITTEN = ['users', 'friendships', 'conversations', 'conversation_participants', 'messages', 'reactions', 'notifications', 'gateway_events', 'gateway_room_sequences'];
     console.log(`settled (VACUUM ANALYZE, CHECKPOINT) in ${((await settle(pool, WRITTEN)) / 1000).toFixed(1)} s`);
@@ -265,6 +270,9 @@ export async function run(): Promise<void> {
         ),
       me: () => onServer(() => timed(SECONDS, LISTERS, async () => void (await client.expect(200, 'GET', '/api/v1/me', { token: power })))),
       list: () => onServer(() => timed(SECONDS, LISTERS, async () => void (await client.expect(200, 'GET', '/api/v1/conversations', { token: power })))),
+      // The issue sets no concurrency for the list: also one client (a request's own latency).
+      meOne: () => onServer(() => timed(SECONDS, 1, async () => void (await client.expect(200, 'GET', '/api/v1/me', { token: power })))),
+      listOne: () => onServer(() => timed(SECONDS, 1, async () => void (await client.expect(200, 'GET', '/api/v1/conversations', { token: power })))),
     });
     console.log(`\n2. history page of 50 (the ${big.length} largest conversations: ${big[0]!.n}…${big.at(-1)!.n} messages), ${ROUNDS} rounds of ${SECONDS} s`);
     console.log(`   at the database, one client: p50 ${ms(atDb.p50)}, p99 ${ms(atDb.p99)} (worst round ${ms(atDb.worstP99)}) (target p99 < 5 ms) | baseline, one message by primary key: p50 ${ms(pk.p50)}, p99 ${ms(pk.p99)}`);
@@ -272,9 +280,11 @@ export async function run(): Promise<void> {
     console.log(`   baseline GET /health, ${READERS} clients: ${line(summary(reads.health))}`);
 
     // -- 3. conversation list (measured above, interleaved with the history rounds) ----------
-    console.log(`\n3. conversation list, first page (50, with unread counts and participants) of a user in ${count.rows[0]!.n} conversations, ${LISTERS} concurrent clients`);
-    console.log(`   GET /api/v1/conversations: ${line(summary(reads.list))} (target p99 < 25 ms)`);
-    console.log(`   baseline GET /api/v1/me: ${line(summary(reads.me))}`);
+    console.log(`\n3. conversation list, first page (50, with unread counts and participants) of a user in ${count.rows[0]!.n} conversations (target p99 < 25 ms)`);
+    console.log(`   GET /api/v1/conversations, ${LISTERS} clients: ${line(summary(reads.list))}`);
+    console.log(`   baseline GET /api/v1/me, ${LISTERS} clients: ${line(summary(reads.me))}`);
+    console.log(`   GET /api/v1/conversations, 1 client: ${line(summary(reads.listOne))}`);
+    console.log(`   baseline GET /api/v1/me, 1 client: ${line(summary(reads.meOne))}`);
 
     clearInterval(sampler);
     console.log(`\n4. server RSS: ${idleRss.toFixed(0)} MB idle after start-up (baseline), peak ${peakRss.toFixed(0)} MB under the loads above (target < 300 MB)`);
