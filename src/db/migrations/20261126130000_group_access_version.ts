@@ -20,6 +20,28 @@ const BUMP_FROM = (table: string) => `
   UPDATE groups SET access_version = access_version + 1
   WHERE id IN (SELECT DISTINCT group_id FROM ${table})`;
 
+/**
+ * cgraph_group_members_count (20261125000600) with `also` added to both of its updates.
+ * The body keeps that migration's text to the whitespace: down must restore it exactly.
+ */
+async function membersCountFunction(db: Kysely<any>, also: string): Promise<void> {
+  const body = `
+    BEGIN
+      IF TG_OP = 'UPDATE' AND OLD.group_id = NEW.group_id THEN
+        RETURN NULL;
+      END IF;
+      IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        UPDATE groups SET member_count = member_count - 1${also} WHERE id = OLD.group_id;
+      END IF;
+      IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        UPDATE groups SET member_count = member_count + 1${also} WHERE id = NEW.group_id;
+      END IF;
+      RETURN NULL;
+    END
+    `;
+  await sql.raw(`CREATE OR REPLACE FUNCTION cgraph_group_members_count() RETURNS trigger LANGUAGE plpgsql AS $$${body}$$`).execute(db);
+}
+
 const STATEMENT_TABLES = ['group_member_roles', 'roles', 'channel_permission_overwrites'] as const;
 
 export async function up(db: Kysely<any>): Promise<void> {
@@ -27,24 +49,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   // Memberships: the member count trigger already updates the group's row for each
   // membership written, so it moves the version in the same update.
-  await sql`
-    CREATE OR REPLACE FUNCTION cgraph_group_members_count() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-    BEGIN
-      IF TG_OP = 'UPDATE' AND OLD.group_id = NEW.group_id THEN
-        RETURN NULL;
-      END IF;
-      IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        UPDATE groups SET member_count = member_count - 1, access_version = access_version + 1 WHERE id = OLD.group_id;
-      END IF;
-      IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        UPDATE groups SET member_count = member_count + 1, access_version = access_version + 1 WHERE id = NEW.group_id;
-      END IF;
-      RETURN NULL;
-    END
-    $$
-  `.execute(db);
+  await membersCountFunction(db, ', access_version = access_version + 1');
 
   // Statement-level: one function per transition table name.
   await sql.raw(`
@@ -112,23 +117,6 @@ export async function down(db: Kysely<any>): Promise<void> {
   }
   await sql`DROP FUNCTION cgraph_group_access_old_rows()`.execute(db);
   await sql`DROP FUNCTION cgraph_group_access_new_rows()`.execute(db);
-  await sql`
-    CREATE OR REPLACE FUNCTION cgraph_group_members_count() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-    BEGIN
-      IF TG_OP = 'UPDATE' AND OLD.group_id = NEW.group_id THEN
-        RETURN NULL;
-      END IF;
-      IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        UPDATE groups SET member_count = member_count - 1 WHERE id = OLD.group_id;
-      END IF;
-      IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        UPDATE groups SET member_count = member_count + 1 WHERE id = NEW.group_id;
-      END IF;
-      RETURN NULL;
-    END
-    $$
-  `.execute(db);
+  await membersCountFunction(db, '');
   await sql`ALTER TABLE groups DROP COLUMN access_version`.execute(db);
 }
