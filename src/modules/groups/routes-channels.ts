@@ -171,7 +171,7 @@ export const channelsRoutes =
       '/channels/:id/messages',
       {
         ...authed,
-        schema: { ...base, summary: 'History, newest first (READ_HISTORY)', params: channelParams, querystring: historyQuery, response: { 200: messageList, ...errors(400, 401, 403, 404, 422) } },
+        schema: { ...base, summary: 'History, newest first (READ_HISTORY)', params: channelParams, querystring: historyQuery, response: { 200: messageList, ...errors(400, 401, 403, 404, 409, 422) } },
       },
       async (request, reply) => sendRendered(reply, await messages.listChannelMessages(db, me(request), request.params.id, request.query)),
     );
@@ -185,7 +185,9 @@ export const channelsRoutes =
           summary: 'Send a message (SEND_MESSAGES; idempotent per sender with a nonce)',
           params: channelParams,
           body: sendMessageBody,
-          response: { 201: message, ...errors(400, 401, 403, 404, 413, 422) },
+          // 409: the channel's permissions kept changing during the send; 503: no job worker
+          // ever declared the @everyone queue.
+          response: { 201: message, ...errors(400, 401, 403, 404, 409, 413, 422, 503) },
         },
       },
       async (request, reply) => {
