@@ -12,6 +12,7 @@
 // caller is refused, so a permission given a moment ago is never denied from memory.
 import { LRUCache } from 'lru-cache';
 import type { Db } from '../../db/database.ts';
+import { AppError } from '../../lib/errors.ts';
 import { requirePermission, textChannel } from './guards.ts';
 import { has, type ChannelAccess } from './permissions.ts';
 
@@ -38,7 +39,7 @@ const keyOf = (channelId: string, userId: string) => `${channelId}/${userId}`;
 /**
  * The caller's access to a text channel where they hold `bit`: the kept one when it grants
  * `bit`, else loaded afresh (textChannel's 404 / 422, then 403 without `bit`) and kept. The
- * statement that uses it must compare `access.accessVersion` (and call freshChannelGrant
+ * statement that uses it must compare `access.accessVersion` (withChannelGrant retries
  * when that refuses).
  */
 export async function channelGrant(db: Db, channelId: string, userId: string, bit: number): Promise<ChannelAccess> {
@@ -59,4 +60,38 @@ export async function freshChannelGrant(db: Db, channelId: string, userId: strin
 }
 
 /** How many times a hot path retries after its statement refused a version (concurrent permission changes). */
-export const STALE_RETRIES = 3;
+const STALE_RETRIES = 3;
+
+/**
+ * Thrown by a hot path's `run` when its statement refused the access's version (nothing was
+ * written). `fresh`: the access it already loaded afresh to find that out, if it did.
+ */
+export class OutdatedAccess extends Error {
+  constructor(readonly fresh?: ChannelAccess) {
+    super('outdated channel access');
+  }
+}
+
+/**
+ * Runs a hot path on the caller's channel access holding `bits` (channelGrant): kept when
+ * possible; when `run` throws OutdatedAccess, decided again on a fresh load and run again,
+ * up to STALE_RETRIES times (then 409: the permissions kept changing under the request).
+ */
+export async function withChannelGrant<T>(
+  db: Db,
+  channelId: string,
+  userId: string,
+  bits: number,
+  run: (found: ChannelAccess) => Promise<T>,
+): Promise<T> {
+  let found = await channelGrant(db, channelId, userId, bits);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await run(found);
+    } catch (error) {
+      if (!(error instanceof OutdatedAccess)) throw error;
+      if (attempt === STALE_RETRIES) throw new AppError('conflict', "the channel's permissions kept changing; retry", 409);
+      found = error.fresh ?? (await freshChannelGrant(db, channelId, userId, bits));
+    }
+  }
+}

@@ -23,7 +23,7 @@ import {
 import { listMessages, type HistoryGuard, type HistoryOptions, type MessagePage } from '../messaging/history.ts';
 import type { RenderedJson } from '../../lib/rendered-json.ts';
 import { react, unreact } from '../messaging/reactions.ts';
-import { channelGrant, freshChannelGrant, STALE_RETRIES } from './access-cache.ts';
+import { freshChannelGrant, OutdatedAccess, withChannelGrant } from './access-cache.ts';
 import { requirePermission, textChannel } from './guards.ts';
 import { has, loadChannelAccess, Permission } from './permissions.ts';
 
@@ -59,15 +59,14 @@ export async function listChannelMessages(
   channelId: string,
   opts: HistoryOptions,
 ): Promise<RenderedJson<MessagePage>> {
-  let found = await channelGrant(db, channelId, userId, Permission.READ_HISTORY);
-  for (let attempt = 0; ; attempt++) {
+  return withChannelGrant(db, channelId, userId, Permission.READ_HISTORY, async (found) => {
     const version = found.access.accessVersion;
     const page = await listMessages(db, CHANNEL, channelId, userId, { ...opts, guard: channelAccessGuard, guardArg: version });
     if (page.size > 0) return page;
-    found = await freshChannelGrant(db, channelId, userId, Permission.READ_HISTORY);
-    if (found.access.accessVersion === version) return page;
-    if (attempt === STALE_RETRIES) throw new AppError('conflict', "the channel's permissions kept changing; retry", 409);
-  }
+    const fresh = await freshChannelGrant(db, channelId, userId, Permission.READ_HISTORY);
+    if (fresh.access.accessVersion !== version) throw new OutdatedAccess(fresh);
+    return page;
+  });
 }
 
 /** Author only; a deleted message is gone (404). Sets edited_at. */

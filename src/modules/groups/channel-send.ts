@@ -30,7 +30,7 @@ import {
   type SenderView,
 } from '../messaging/messages.ts';
 import { EVERYONE, EVERYONE_MENTION_JOB, mentionRecipients, type EveryoneMention, type Recipients } from './channel-notify.ts';
-import { channelGrant, freshChannelGrant, STALE_RETRIES } from './access-cache.ts';
+import { OutdatedAccess, withChannelGrant } from './access-cache.ts';
 import { has, Permission, type ChannelAccess } from './permissions.ts';
 
 export interface ChannelSendParams extends AppendParams {
@@ -137,16 +137,7 @@ export async function sendChannelMessage(
   // kept access (a refused bit is checked afresh); what the send merely adapts to
   // (MENTION_EVERYONE) is checked by the statement's version like the rest.
   const needed = Permission.SEND_MESSAGES | (input.attachment_ids?.length ? Permission.ATTACH_FILES : 0);
-  let found = await channelGrant(db, channelId, sender.id, needed);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await sendWith(db, events, sender, found, input, options);
-    } catch (error) {
-      if (!(error instanceof OutdatedAccess)) throw error;
-      if (attempt === STALE_RETRIES) throw new AppError('conflict', "the channel's permissions kept changing during the send; retry", 409);
-      found = await freshChannelGrant(db, channelId, sender.id, needed);
-    }
-  }
+  return withChannelGrant(db, channelId, sender.id, needed, (found) => sendWith(db, events, sender, found, input, options));
 }
 
 /** The send, decided on `found` (which holds SEND_MESSAGES, and ATTACH_FILES for attachments); OutdatedAccess when its version is outdated. */
@@ -167,7 +158,7 @@ async function sendWith(
   let replyAuthorId: string | null = null;
   if (nonce || replyToId) {
     const pre = await preflight(db, channelId, sender.id, nonce, replyToId);
-    if (pre.access_version !== found.access.accessVersion) throw new OutdatedAccess('outdated channel access');
+    if (pre.access_version !== found.access.accessVersion) throw new OutdatedAccess();
     if (pre.nonce_message_id) return (await findMessageView(db, CHANNEL, channelId, pre.nonce_message_id, sender.id))!;
     if (replyToId) {
       if (!pre.reply_id) throw new ValidationError({ reply_to_id: ['is not a message of this channel'] });
@@ -204,12 +195,10 @@ async function sendWith(
   });
 }
 
-/** The send statement refused the access version: nothing was written (its transaction, if any, rolls back). */
-class OutdatedAccess extends Error {}
 
 /** The message the statement inserted; undefined when the nonce was taken; 404 when the sender is no longer a member; OutdatedAccess when the access version moved. */
 function sent(row: SendRow | undefined): MessageRow | undefined {
   if (!row || row.refused === null) throw new NotFoundError('channel');
-  if (row.refused) throw new OutdatedAccess('outdated channel access');
+  if (row.refused) throw new OutdatedAccess();
   return appendedMessage(row);
 }
