@@ -7,11 +7,12 @@
 // keep-alive undici Pool ~25 µs (37 000 req/s, p99 2.5 ms); with fetch the baseline itself
 // sat at the issue's latency targets. A server inside the bench process would share one
 // event loop with the client, so it runs as its own process.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Pool } from 'undici';
+import { chooseEntry } from '../bin/source-hash.mjs';
 import { PROJECT_ROOT } from '../src/config.ts';
 import { fmt, median, percentile } from './lib.ts';
 
@@ -35,6 +36,24 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
+let built = false;
+
+/**
+ * The server runs as production does: from the compiled build (`npm run build`), made here
+ * when it is missing or older than the sources. BENCH_FROM_SOURCE=1 measures the sources
+ * through tsx instead (the loader costs the server ~45 MB of memory).
+ */
+function ensureBuild(): string {
+  if (process.env.BENCH_FROM_SOURCE === '1') return 'the TypeScript sources through tsx (BENCH_FROM_SOURCE=1)';
+  if (!built && !chooseEntry(PROJECT_ROOT).compiled) {
+    console.log('building dist/ for the server (npm run build)…');
+    const result = spawnSync(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'build.mjs')], { stdio: 'inherit' });
+    if (result.status !== 0) throw new Error('npm run build failed');
+  }
+  built = true;
+  return 'the compiled build (dist/)';
+}
+
 /**
  * `cgraph serve` on a free loopback port against `databaseUrl`, in production mode with rate
  * limits and the job worker off. `env` adds or overrides settings (POOL_SIZE, REDIS_URL, …).
@@ -42,6 +61,7 @@ export interface BenchServer {
  * (node refuses --cpu-prof in NODE_OPTIONS).
  */
 export async function startServer(databaseUrl: string, env: Record<string, string> = {}): Promise<BenchServer> {
+  const code = ensureBuild();
   const port = await freePort();
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, path.join(PROJECT_ROOT, 'bin', 'cgraph.mjs'), 'serve'], {
@@ -58,6 +78,7 @@ export async function startServer(databaseUrl: string, env: Record<string, strin
       CGRAPH_WORKER: 'false',
       // Loads queue for the pool by design; a warning per wait would measure pino.
       DB_CHECKOUT_WARN_MS: '1000',
+      CGRAPH_FROM_SOURCE: process.env.BENCH_FROM_SOURCE === '1' ? '1' : '0',
       ...env,
     },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -73,7 +94,10 @@ export async function startServer(databaseUrl: string, env: Record<string, strin
     await new Promise((resolve) => setTimeout(resolve, 200));
     if (child.exitCode !== null) break;
     const ok = await fetch(`${base}/ready`).then((r) => r.ok, () => false);
-    if (ok) return { port, base, pid: child.pid!, child, stop };
+    if (ok) {
+      console.log(`server: cgraph serve from ${code}, pid ${child.pid}`);
+      return { port, base, pid: child.pid!, child, stop };
+    }
   }
   child.kill('SIGKILL');
   throw new Error('the server did not become ready');

@@ -16,7 +16,12 @@ import {
   type MigrationResultSet,
 } from 'kysely';
 
+import { PROJECT_ROOT } from '../config.ts';
+
+/** The migrations this code runs: beside this module (src/, or dist/ in the compiled build). */
 export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+/** Where `cgraph db gen` writes: always the sources (a build compiles them into dist/). */
+export const SOURCE_MIGRATIONS_DIR = path.join(PROJECT_ROOT, 'src', 'db', 'migrations');
 
 export class MigrationError extends Error {
   override readonly name = 'MigrationError';
@@ -118,7 +123,7 @@ function timestamp(date: Date): string {
 }
 
 /** `cgraph db gen <name>`: a new timestamped migration file with up and down. */
-export async function generateMigration(name: string, folder = MIGRATIONS_DIR, now = new Date()): Promise<string> {
+export async function generateMigration(name: string, folder = SOURCE_MIGRATIONS_DIR, now = new Date()): Promise<string> {
   if (!/^[a-z][a-z0-9_]{0,80}$/.test(name)) {
     throw new MigrationError(
       `migration name "${name}" must be snake_case: lower-case letters, digits and underscores, starting with a letter`,

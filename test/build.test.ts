@@ -1,0 +1,123 @@
+// The compiled build (`npm run build`): which code `cgraph` runs (the build only while it is
+// current for the sources), and that the build itself migrates, rolls back and serves.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chooseEntry, sourceHash, STAMP_FILE } from '../bin/source-hash.mjs';
+import { PROJECT_ROOT } from '../src/config.ts';
+import { createEmptyDatabase } from './db.ts';
+
+describe('which code cgraph runs', () => {
+  let root: string;
+  const write = (file: string, text: string) => {
+    mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
+    writeFileSync(path.join(root, file), text);
+  };
+  const stamp = () => write(`dist/${STAMP_FILE}`, `${sourceHash(root)}\n`);
+
+  beforeAll(() => {
+    root = mkdtempSync(path.join(tmpdir(), 'cgraph-entry-'));
+    write('tsconfig.json', '{}');
+    write('tsconfig.build.json', '{}');
+    write('src/cli.ts', 'export {};');
+    write('src/db/a.ts', 'export const a = 1;');
+    write('src/db/a.test.ts', 'test');
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('runs the sources without a build, the build once it is stamped with the sources, and the sources again once one changes', () => {
+    expect(chooseEntry(root, {})).toMatchObject({ compiled: false, entry: path.join(root, 'src', 'cli.ts'), why: expect.stringMatching(/no build/) });
+    write('dist/cli.js', '');
+    expect(chooseEntry(root, {}).compiled).toBe(false); // compiled, but not stamped
+    stamp();
+    expect(chooseEntry(root, {})).toMatchObject({ compiled: true, entry: path.join(root, 'dist', 'cli.js') });
+    expect(chooseEntry(root, { CGRAPH_FROM_SOURCE: '1' }).compiled).toBe(false);
+
+    write('src/db/a.test.ts', 'another test'); // tests are not compiled into the build
+    expect(chooseEntry(root, {}).compiled).toBe(true);
+    write('src/db/a.ts', 'export const a = 2;');
+    expect(chooseEntry(root, {})).toMatchObject({ compiled: false, why: expect.stringMatching(/older than the sources/) });
+    stamp();
+    write('src/db/b.ts', 'export const b = 1;'); // a new file
+    expect(chooseEntry(root, {}).compiled).toBe(false);
+    stamp();
+    write('tsconfig.build.json', '{"compilerOptions":{}}'); // the build's settings count too
+    expect(chooseEntry(root, {}).compiled).toBe(false);
+    stamp();
+    rmSync(path.join(root, 'src/db/b.ts'));
+    expect(chooseEntry(root, {}).compiled).toBe(false);
+  });
+});
+
+describe('the compiled build', () => {
+  // Inside the project (node_modules is found from there), never its dist/: other tests'
+  // cgraph processes may be running from that one.
+  const out = path.join(PROJECT_ROOT, '.cgraph', `test-build-${process.pid}`);
+  const dist = path.join(out, 'dist');
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('builds, then migrates, rolls back and serves from JavaScript alone', { timeout: 240_000 }, async () => {
+    const build = await cgraphNode([path.join(PROJECT_ROOT, 'bin', 'build.mjs'), '--out', dist], {});
+    expect(build.code, build.output).toBe(0);
+    expect(chooseEntry(out, {}).compiled).toBe(false); // a build elsewhere never stands in for the project's sources
+
+    const t = await createEmptyDatabase();
+    try {
+      const env = { DATABASE_URL: t.url, NODE_ENV: 'development', LOG_LEVEL: 'warn' };
+      const cli = path.join(dist, 'cli.js');
+      const migrate = await cgraphNode([cli, 'db', 'migrate'], env);
+      expect(migrate.code, migrate.output).toBe(0);
+      expect(migrate.output).toMatch(/migrated \d+_create_users/);
+      const back = await cgraphNode([cli, 'db', 'rollback', '--step', '1'], env);
+      expect(back.code, back.output).toBe(0);
+      expect((await cgraphNode([cli, 'db', 'migrate'], env)).code).toBe(0);
+
+      const port = 40000 + Math.floor(Math.random() * 5000);
+      const child = spawn(process.execPath, [cli, 'serve'], {
+        env: { ...process.env, ...env, TEST_DATABASE_URL: '', PORT: String(port), HOST: '127.0.0.1', CGRAPH_WORKER: 'false' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      try {
+        const base = `http://127.0.0.1:${port}`;
+        await expect.poll(() => fetch(`${base}/ready`).then((r) => r.status, () => 0), { timeout: 60_000, interval: 200 }).toBe(200);
+        const register = await fetch(`${base}/api/v1/auth/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email: 'built@example.com', username: 'built_user', password: 'long enough pw' }),
+        });
+        expect(register.status, output).toBe(201);
+        const { token } = (await register.json()) as { token: string };
+        const me = await fetch(`${base}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } });
+        expect(await me.json()).toMatchObject({ username: 'built_user' });
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => child.once('exit', resolve));
+      }
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('refuses to empty a folder that is not an earlier build', async () => {
+    const run = await cgraphNode([path.join(PROJECT_ROOT, 'bin', 'build.mjs'), '--out', path.join(PROJECT_ROOT, 'src')], {});
+    expect(run.code).toBe(2);
+    expect(run.output).toMatch(/refusing to empty/);
+  });
+});
+
+/** `node <args>` with a clean environment (run-cli.ts runs bin/cgraph.mjs; these run a build's cli.js). */
+async function cgraphNode(args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
+  const base: Record<string, string | undefined> = { ...process.env };
+  for (const key of ['DATABASE_URL', 'TEST_DATABASE_URL', 'VITEST', 'VITEST_POOL_ID', 'VITEST_WORKER_ID']) delete base[key];
+  const child = spawn(process.execPath, args, { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? -1)));
+  return { code, output };
+}
