@@ -163,3 +163,49 @@ export async function settle(pool: pg.Pool, tables: readonly string[]): Promise<
   await pool.query('CHECKPOINT').catch(() => undefined);
   return performance.now() - started;
 }
+
+export interface Statement {
+  text: string;
+  parameters: readonly unknown[];
+}
+
+/**
+ * A statement's time inside PostgreSQL, without the network or the client: for `seconds`,
+ * `EXPLAIN (ANALYZE, TIMING OFF) EXECUTE` of each statement `next` gives, prepared once per
+ * text on one connection with SQL PREPARE (so after its first executions it runs the
+ * generic plan, as the app's named statements do), reading PostgreSQL's Execution Time.
+ * EXECUTE takes its arguments as literals (quoted by the driver): EXPLAIN accepts no bound
+ * parameters. A round trip from a client adds the result's transfer and parsing, and that
+ * client's own pauses (its garbage collector, the scheduler): on this 2-core machine those,
+ * not the statement, make the tail of a Node client's timings.
+ */
+export async function executionTimes(pool: pg.Pool, seconds: number, next: (i: number) => Statement): Promise<{ rate: number; p50: number; p99: number; n: number; cpu: number }> {
+  const client = await pool.connect();
+  const names = new Map<string, string>();
+  const literal = (v: unknown) => {
+    if (v === null || v === undefined) return 'NULL';
+    if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+    if (typeof v === 'string') return client.escapeLiteral(v);
+    throw new Error(`executionTimes: no literal for a parameter of type ${typeof v}`);
+  };
+  const times: number[] = [];
+  try {
+    const until = performance.now() + seconds * 1000;
+    for (let i = 0; performance.now() < until; i++) {
+      const s = next(i);
+      let name = names.get(s.text);
+      if (name === undefined) {
+        names.set(s.text, (name = `bench_exec_${names.size}`));
+        await client.query(`PREPARE ${name} AS ${s.text}`);
+      }
+      const { rows } = await client.query<{ 'QUERY PLAN': Array<{ 'Execution Time': number }> }>(
+        `EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE ${name}(${s.parameters.map(literal).join(', ')})`,
+      );
+      times.push(rows[0]!['QUERY PLAN'][0]!['Execution Time']);
+    }
+    for (const name of names.values()) await client.query(`DEALLOCATE ${name}`);
+  } finally {
+    client.release();
+  }
+  return { rate: times.length / seconds, p50: percentile(times, 50), p99: percentile(times, 99), n: times.length, cpu: 0 };
+}
