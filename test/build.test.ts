@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chooseEntry, sourceHash, STAMP_FILE } from '../bin/source-hash.mjs';
 import { PROJECT_ROOT } from '../src/config.ts';
 import { createEmptyDatabase } from './db.ts';
+import { runNode } from './run-cli.ts';
 
 describe('which code cgraph runs', () => {
   let root: string;
@@ -59,20 +60,21 @@ describe('the compiled build', () => {
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('builds, then migrates, rolls back and serves from JavaScript alone', { timeout: 240_000 }, async () => {
-    const build = await cgraphNode([path.join(PROJECT_ROOT, 'bin', 'build.mjs'), '--out', dist], {});
-    expect(build.code, build.output).toBe(0);
+    const build = await runNode([path.join(PROJECT_ROOT, 'bin', 'build.mjs'), '--out', dist], {}, 180_000);
+    expect(build.code, build.stdout + build.stderr).toBe(0);
     expect(chooseEntry(out, {}).compiled).toBe(false); // a build elsewhere never stands in for the project's sources
 
     const t = await createEmptyDatabase();
     try {
       const env = { DATABASE_URL: t.url, NODE_ENV: 'development', LOG_LEVEL: 'warn' };
       const cli = path.join(dist, 'cli.js');
-      const migrate = await cgraphNode([cli, 'db', 'migrate'], env);
-      expect(migrate.code, migrate.output).toBe(0);
-      expect(migrate.output).toMatch(/migrated \d+_create_users/);
-      const back = await cgraphNode([cli, 'db', 'rollback', '--step', '1'], env);
-      expect(back.code, back.output).toBe(0);
-      expect((await cgraphNode([cli, 'db', 'migrate'], env)).code).toBe(0);
+      const migrate = await runNode([cli, 'db', 'migrate'], env);
+      expect(migrate.code, migrate.stderr).toBe(0);
+      expect(migrate.stdout).toMatch(/migrated \d+_create_users/);
+      const back = await runNode([cli, 'db', 'rollback', '--step', '1'], env);
+      expect(back.code, back.stderr).toBe(0);
+      expect(back.stdout.trim().split('\n')).toHaveLength(1);
+      expect((await runNode([cli, 'db', 'migrate'], env)).code).toBe(0);
 
       const port = 40000 + Math.floor(Math.random() * 5000);
       const child = spawn(process.execPath, [cli, 'serve'], {
@@ -104,20 +106,8 @@ describe('the compiled build', () => {
   });
 
   it('refuses to empty a folder that is not an earlier build', async () => {
-    const run = await cgraphNode([path.join(PROJECT_ROOT, 'bin', 'build.mjs'), '--out', path.join(PROJECT_ROOT, 'src')], {});
+    const run = await runNode([path.join(PROJECT_ROOT, 'bin', 'build.mjs'), '--out', path.join(PROJECT_ROOT, 'src')], {});
     expect(run.code).toBe(2);
-    expect(run.output).toMatch(/refusing to empty/);
+    expect(run.stderr).toMatch(/refusing to empty/);
   });
 });
-
-/** `node <args>` with a clean environment (run-cli.ts runs bin/cgraph.mjs; these run a build's cli.js). */
-async function cgraphNode(args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
-  const base: Record<string, string | undefined> = { ...process.env };
-  for (const key of ['DATABASE_URL', 'TEST_DATABASE_URL', 'VITEST', 'VITEST_POOL_ID', 'VITEST_WORKER_ID']) delete base[key];
-  const child = spawn(process.execPath, args, { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? -1)));
-  return { code, output };
-}

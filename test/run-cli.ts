@@ -13,16 +13,14 @@ interface Run {
   stderr: string;
 }
 
-export async function cgraph(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+/** `node <args>` with the test run's own settings (databases, partition, vitest) removed from the environment. */
+export async function runNode(args: string[], env: Record<string, string | undefined>, timeout = 60_000): Promise<Run> {
   const base: Record<string, string | undefined> = { ...process.env };
   for (const key of ['DATABASE_URL', 'TEST_DATABASE_URL', 'CGRAPH_TEST_PARTITION', 'VITEST', 'VITEST_POOL_ID', 'VITEST_WORKER_ID']) {
     delete base[key];
   }
   try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [BIN, ...args], {
-      env: { ...base, NODE_ENV: 'development', LOG_LEVEL: 'warn', ...env },
-      timeout: 60_000,
-    });
+    const { stdout, stderr } = await execFileAsync(process.execPath, args, { env: { ...base, ...env }, timeout });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
@@ -30,3 +28,6 @@ export async function cgraph(args: string[], env: Record<string, string | undefi
   }
 }
 
+export async function cgraph(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+  return runNode([BIN, ...args], { NODE_ENV: 'development', LOG_LEVEL: 'warn', ...env });
+}
