@@ -12,7 +12,7 @@
 //      the size of the server's (the DM targets: >= 40 % of it and >= 1 500 messages/s),
 //      and against the app's own one-statement send (channelSendQuery) with plain `pg`;
 //   3. history page of 50 in the busiest channels: p99 at the database (PostgreSQL's
-//      execution time of the app's prepared statement, lib.ts executionTimes) beside a
+//      execution time of the app's prepared statement, at-database.ts) beside a
 //      primary-key lookup of one message (target < 5 ms), the same statements' round trip
 //      from a Node pg client, and over HTTP with 20 readers beside GET /health at the same
 //      concurrency (target < 15 ms).
@@ -33,7 +33,8 @@ import { loadChannelAccess, Permission } from '../src/modules/groups/permissions
 import { channelAccessGuard } from '../src/modules/groups/channel-messages.ts';
 import { CHANNEL } from '../src/modules/messaging/location.ts';
 import { historyPageQuery } from '../src/modules/messaging/history.ts';
-import { benchDatabase, executionTimes, fmt, median, plainSendStatements, plainTransaction, settle } from './lib.ts';
+import { atDatabase, atDatabaseLines } from './at-database.ts';
+import { benchDatabase, fmt, median, plainSendStatements, plainTransaction, settle } from './lib.ts';
 import { HttpClient, interleavedRounds, line, onServer, startServer, summary, timed, type BenchServer, type Measured } from './server.ts';
 
 const SCALE = Number(process.env.BENCH_GROUPS_SCALE ?? 0.1);
@@ -209,8 +210,6 @@ export async function run(): Promise<void> {
     const pick = <T>(items: T[]) => items[Math.floor(Math.random() * items.length)]!;
     // Half the pages are the newest, half start before a random message.
     const anchorFor = (k: number) => (Math.random() < 0.5 || anchors[k]!.length === 0 ? undefined : pick(anchors[k]!));
-    const dbPool = new pg.Pool({ connectionString: bench.url, max: 4 });
-    dbPool.on('error', () => undefined);
     // The app's page statement (historyPageQuery with the access-version guard, rendered as
     // JSON by PostgreSQL), sent by name as the app's prepare() sends it.
     const versions = await Promise.all(busiest.map(async (c) => (await loadChannelAccess(db, c.id, c.user_id))!.access.accessVersion));
@@ -221,24 +220,8 @@ export async function run(): Promise<void> {
       const q = historyPageQuery(db, CHANNEL, 'older', anchor !== undefined, channelAccessGuard, params).compile();
       return { name: `history_${anchor !== undefined}`, text: q.sql, parameters: q.parameters };
     };
-    const page = async (w: number) => {
-      const q = statement(w);
-      const result = await dbPool.query<{ rows: number }>({ name: q.name, text: q.text, values: [...q.parameters] });
-      if (!result.rows[0]?.rows) throw new Error('empty history page');
-    };
     const pkIds = anchors.flat();
-    const pkStatement = () => ({ text: `SELECT * FROM channel_messages WHERE id = $1`, parameters: [pick(pkIds)] });
-    await timed(1, 4, page); // warm-up
-    // The page and its baseline in interleaved rounds, one connection each: PostgreSQL's own
-    // execution time (executionTimes), and the round trip from a Node pg client.
-    const dbRounds = await interleaved({
-      pkExec: () => executionTimes(dbPool, SECONDS, pkStatement),
-      pageExec: () => executionTimes(dbPool, SECONDS, statement),
-      pk: async () => ({ ...(await timed(SECONDS, 1, async () => void (await dbPool.query({ name: 'pk', text: pkStatement().text, values: [...pkStatement().parameters] })))), cpu: 0 }),
-      page: async () => ({ ...(await timed(SECONDS, 1, (_, i) => page(i))), cpu: 0 }),
-    });
-    await dbPool.end();
-    const [pk, atDb, pkExec, pageExec] = [summary(dbRounds.pk), summary(dbRounds.page), summary(dbRounds.pkExec), summary(dbRounds.pageExec)];
+    const atDb = await atDatabase(bench.url, ROUNDS, SECONDS, statement, () => ({ name: 'pk', text: `SELECT * FROM channel_messages WHERE id = $1`, parameters: [pick(pkIds)] }));
     const readerTokens = await Promise.all(busiest.map((c) => login(c.username)));
     const health = () => onServer(pid, () => timed(SECONDS, READERS, () => get('/health')));
     const history = () =>
@@ -252,8 +235,7 @@ export async function run(): Promise<void> {
     await timed(1, READERS, async (w) => get(`/api/v1/channels/${busiest[w % busiest.length]!.id}/messages?limit=50`, readerTokens[w % busiest.length])); // warm-up
     const reads = await interleaved({ history, health });
     console.log(`\n3. history page of 50, the ${busiest.length} busiest channels (${busiest[0]!.n}…${busiest.at(-1)!.n} messages)`);
-    console.log(`   at the database (PostgreSQL's execution time of the app's prepared statement): p50 ${ms(pageExec.p50)}, p99 ${ms(pageExec.p99)} (worst round ${ms(pageExec.worstP99)}) (target p99 < 5 ms) | baseline, one message by primary key: p50 ${ms(pkExec.p50)}, p99 ${ms(pkExec.p99)}`);
-    console.log(`   round trip from a Node pg client, one connection: p50 ${ms(atDb.p50)}, p99 ${ms(atDb.p99)} (worst round ${ms(atDb.worstP99)}) | baseline, primary key: p50 ${ms(pk.p50)}, p99 ${ms(pk.p99)}`);
+    for (const l of atDatabaseLines(atDb)) console.log(l);
     console.log(`   over HTTP, ${READERS} readers, GET /channels/:id/messages: ${line(summary(reads.history), 'pages/s')} (target p99 < 15 ms)`);
     console.log(`   baseline GET /health, ${READERS} clients: ${line(summary(reads.health))}`);
     console.log(`\nload average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);

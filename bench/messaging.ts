@@ -7,7 +7,7 @@
 //      over a pool the size of the server's (targets: >= 40 % of it, >= 1 500 messages/s),
 //      and against the app's own one-statement send (sendStatementQuery) with plain `pg`;
 //   2. history page of 50: p99 at the database (PostgreSQL's execution time of the app's
-//      prepared statement, lib.ts executionTimes) beside a primary-key lookup of one message
+//      prepared statement, at-database.ts) beside a primary-key lookup of one message
 //      (target < 5 ms), the same statements' round trip from a Node pg client, and over HTTP
 //      with 20 concurrent readers beside GET /health at the same concurrency (target < 15 ms);
 //   3. the conversation list (first page, unread counts) of a user in 500 conversations,
@@ -35,7 +35,8 @@ import { participantGuard } from '../src/modules/messaging/conversation-messages
 import { historyPageQuery } from '../src/modules/messaging/history.ts';
 import { CONVERSATION } from '../src/modules/messaging/location.ts';
 import { sendParams, sendStatementQuery } from '../src/modules/messaging/conversation-send.ts';
-import { benchDatabase, executionTimes, fmt, median, plainSendStatements, plainTransaction, settle } from './lib.ts';
+import { atDatabase, atDatabaseLines } from './at-database.ts';
+import { benchDatabase, fmt, median, plainSendStatements, plainTransaction, settle } from './lib.ts';
 import { HttpClient, interleavedRounds, line, onServer as onProcess, rssMb, startServer, summary, timed, type BenchServer } from './server.ts';
 
 const SCALE = Number(process.env.BENCH_MESSAGING_SCALE ?? 0.01);
@@ -218,11 +219,10 @@ export async function run(): Promise<void> {
     // The app's page statement (historyPageQuery: the range with the participant guard,
     // rendered as JSON by PostgreSQL), sent by name as the app sends it: parsed once per
     // connection, planned generically after its first executions.
-    const statements = new Map<string, { text: string; name: string }>();
-    const compiled = (w: number) => {
-      const c = big[w]!;
+    const compiled = (i: number) => {
+      const c = big[i % big.length]!;
       // Half the pages are the newest, half start before a random message.
-      const anchor = Math.random() < 0.5 ? undefined : pick(anchors[w]!);
+      const anchor = Math.random() < 0.5 ? undefined : pick(anchors[i % big.length]!);
       const q = historyPageQuery(bench.database.db, CONVERSATION, 'older', anchor !== undefined, participantGuard, {
         containerId: c.id,
         viewerId: c.user_id,
@@ -231,33 +231,10 @@ export async function run(): Promise<void> {
         fetch: 51,
         guardArg: null,
       }).compile();
-      const key = String(anchor !== undefined);
-      if (!statements.has(key)) statements.set(key, { text: q.sql, name: `history_${key}` });
-      return { ...statements.get(key)!, parameters: q.parameters };
+      return { name: `history_${anchor !== undefined}`, text: q.sql, parameters: q.parameters };
     };
-    const dbPool = new pg.Pool({ connectionString: bench.url, max: 4 });
-    dbPool.on('error', () => undefined);
     const pkIds = anchors.flat();
-    const page = async (w: number) => {
-      const q = compiled(w % big.length);
-      const result = await dbPool.query<{ rows: number }>({ name: q.name, text: q.text, values: [...q.parameters] });
-      if (!result.rows[0]?.rows) throw new Error('empty history page');
-    };
-    await timed(1, 4, page); // warm-up
-    const pkStatement = () => ({ text: `SELECT * FROM messages WHERE id = $1`, parameters: [pick(pkIds)] });
-    // The page and its baseline in interleaved rounds, one connection each: PostgreSQL's own
-    // execution time (executionTimes), and the round trip from a Node pg client.
-    const dbRounds = await interleavedRounds(ROUNDS, {
-      pkExec: () => executionTimes(dbPool, SECONDS, pkStatement),
-      pageExec: () => executionTimes(dbPool, SECONDS, (i) => compiled(i % big.length)),
-      pk: async () => ({ ...(await timed(SECONDS, 1, async () => void (await dbPool.query({ name: 'pk', values: [...pkStatement().parameters], text: pkStatement().text })))), cpu: 0 }),
-      page: async () => ({ ...(await timed(SECONDS, 1, (_, i) => page(i))), cpu: 0 }),
-    });
-    await dbPool.end();
-    const pk = summary(dbRounds.pk);
-    const atDb = summary(dbRounds.page);
-    const pkExec = summary(dbRounds.pkExec);
-    const pageExec = summary(dbRounds.pageExec);
+    const atDb = await atDatabase(bench.url, ROUNDS, SECONDS, compiled, () => ({ name: 'pk', text: `SELECT * FROM messages WHERE id = $1`, parameters: [pick(pkIds)] }));
     const readerTokens = await Promise.all(big.map((c) => login(c.username)));
     const power = await login(user(1));
     const count = await pool.query<{ n: number }>(
@@ -282,8 +259,7 @@ export async function run(): Promise<void> {
       listOne: () => onServer(() => timed(SECONDS, 1, async () => void (await client.expect(200, 'GET', '/api/v1/conversations', { token: power })))),
     });
     console.log(`\n2. history page of 50 (the ${big.length} largest conversations: ${big[0]!.n}…${big.at(-1)!.n} messages), ${ROUNDS} rounds of ${SECONDS} s`);
-    console.log(`   at the database (PostgreSQL's execution time of the app's prepared statement): p50 ${ms(pageExec.p50)}, p99 ${ms(pageExec.p99)} (worst round ${ms(pageExec.worstP99)}) (target p99 < 5 ms) | baseline, one message by primary key: p50 ${ms(pkExec.p50)}, p99 ${ms(pkExec.p99)}`);
-    console.log(`   round trip from a Node pg client, one connection: p50 ${ms(atDb.p50)}, p99 ${ms(atDb.p99)} (worst round ${ms(atDb.worstP99)}) | baseline, primary key: p50 ${ms(pk.p50)}, p99 ${ms(pk.p99)}`);
+    for (const l of atDatabaseLines(atDb)) console.log(l);
     console.log(`   over HTTP, ${READERS} readers: ${line(summary(reads.history), 'pages/s')} (target p99 < 15 ms)`);
     console.log(`   baseline GET /health, ${READERS} clients: ${line(summary(reads.health))}`);
 

@@ -15,7 +15,6 @@ import {
   type MigrationResult,
   type MigrationResultSet,
 } from 'kysely';
-
 import { PROJECT_ROOT } from '../config.ts';
 
 /** The migrations this code runs: beside this module (src/, or dist/ in the compiled build). */

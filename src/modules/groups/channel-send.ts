@@ -195,7 +195,6 @@ async function sendWith(
   });
 }
 
-
 /** The message the statement inserted; undefined when the nonce was taken; 404 when the sender is no longer a member; OutdatedAccess when the access version moved. */
 function sent(row: SendRow | undefined): MessageRow | undefined {
   if (!row || row.refused === null) throw new NotFoundError('channel');
