@@ -54,7 +54,7 @@ const keptPermissions = keptPerDatabase<KeptPermissions>(10_000);
 const channelListStatement = prepare((db, p: { groupId: string; userId: string; known: number }) =>
   db
     .selectFrom('groups as g')
-    .innerJoin('roles as e', (join) => join.onRef('e.group_id', '=', 'g.id').on('e.is_default', '=', true))
+    .innerJoin('roles as e', (join) => join.onRef('e.group_id', '=', 'g.id').on('e.is_default', '=', sql.lit(true)))
     .leftJoin('group_members as gm', (join) => join.onRef('gm.group_id', '=', 'g.id').on('gm.user_id', '=', p.userId))
     .select([
       ...ACCESS_COLUMNS,

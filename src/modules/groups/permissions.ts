@@ -261,7 +261,7 @@ export const MEMBER_ROLES = sql<RoleGrant[]>`(
 const groupAccessStatement = prepare((db, p: { groupId: string; userId: string }) =>
   db
     .selectFrom('groups as g')
-    .innerJoin('roles as e', (join) => join.onRef('e.group_id', '=', 'g.id').on('e.is_default', '=', true))
+    .innerJoin('roles as e', (join) => join.onRef('e.group_id', '=', 'g.id').on('e.is_default', '=', sql.lit(true)))
     .leftJoin('group_members as gm', (join) => join.onRef('gm.group_id', '=', 'g.id').on('gm.user_id', '=', p.userId))
     .select([
       ...ACCESS_COLUMNS,
@@ -351,7 +351,7 @@ const channelAccessStatement = prepare((db, p: { channelId: string; userId: stri
   db
     .selectFrom('channels as c')
     .innerJoin('groups as g', 'g.id', 'c.group_id')
-    .innerJoin('roles as e', (join) => join.onRef('e.group_id', '=', 'g.id').on('e.is_default', '=', true))
+    .innerJoin('roles as e', (join) => join.onRef('e.group_id', '=', 'g.id').on('e.is_default', '=', sql.lit(true)))
     .leftJoin('group_members as gm', (join) => join.onRef('gm.group_id', '=', 'g.id').on('gm.user_id', '=', p.userId))
     .select([
       ...ACCESS_COLUMNS,
