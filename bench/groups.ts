@@ -25,7 +25,6 @@
 // BENCH_SERVER_NODE_ARGS node flags for the server (e.g. `--cpu-prof --cpu-prof-dir=DIR`).
 import { availableParallelism, loadavg } from 'node:os';
 import pg from 'pg';
-import { fetchSize } from '../src/db/pagination.ts';
 import { newId } from '../src/lib/ids.ts';
 import { hashPassword } from '../src/modules/accounts/password.ts';
 import { channelSendParams, channelSendQuery } from '../src/modules/groups/channel-send.ts';
@@ -217,8 +216,8 @@ export async function run(): Promise<void> {
     const statement = (w: number) => {
       const c = busiest[w % busiest.length]!;
       const anchor = anchorFor(w % busiest.length);
-      const params = { containerId: c.id, viewerId: c.user_id, anchor, limit: 50, guardArg: versions[w % busiest.length]! };
-      const q = historyPageQuery(db, CHANNEL, { direction: 'older', anchored: anchor !== undefined, guard: channelAccessGuard, fetch: fetchSize(50) }, params).compile();
+      const params = { containerId: c.id, viewerId: c.user_id, anchor, limit: 50, fetch: 51, guardArg: versions[w % busiest.length]! };
+      const q = historyPageQuery(db, CHANNEL, { direction: 'older', anchored: anchor !== undefined, guard: channelAccessGuard }, params).compile();
       return { name: `history_${anchor !== undefined}`, text: q.sql, parameters: q.parameters };
     };
     const pkIds = anchors.flat();

@@ -30,7 +30,6 @@
 import { availableParallelism, loadavg } from 'node:os';
 import pg from 'pg';
 import { DEMO_PASSWORD, planDemo, writeDemo } from '../src/db/demo.ts';
-import { fetchSize } from '../src/db/pagination.ts';
 import { newId } from '../src/lib/ids.ts';
 import { participantGuard } from '../src/modules/messaging/conversation-messages.ts';
 import { historyPageQuery } from '../src/modules/messaging/history.ts';
@@ -224,11 +223,12 @@ export async function run(): Promise<void> {
       const c = big[i % big.length]!;
       // Half the pages are the newest, half start before a random message.
       const anchor = Math.random() < 0.5 ? undefined : pick(anchors[i % big.length]!);
-      const q = historyPageQuery(bench.database.db, CONVERSATION, { direction: 'older', anchored: anchor !== undefined, guard: participantGuard, fetch: fetchSize(50) }, {
+      const q = historyPageQuery(bench.database.db, CONVERSATION, { direction: 'older', anchored: anchor !== undefined, guard: participantGuard }, {
         containerId: c.id,
         viewerId: c.user_id,
         anchor,
         limit: 50,
+        fetch: 51,
         guardArg: null,
       }).compile();
       return { name: `history_${anchor !== undefined}`, text: q.sql, parameters: q.parameters };

@@ -13,20 +13,6 @@ import { countQuery } from './repo.ts';
 
 export const MAX_PAGE_SIZE = 100;
 
-/**
- * How many rows a prepared page statement reads for a page of `limit`: the smallest of a
- * few sizes above it (the row after the page tells whether there is a next one; any further
- * rows are dropped), written into the SQL as a literal, one statement per size. With
- * `LIMIT $n` PostgreSQL's generic plan takes the limit for a tenth of the rows it expects,
- * finds that dearer than the custom plans (which know n), and the statement is planned
- * anew on every execution: often longer than running it.
- */
-export function fetchSize(limit: number): number {
-  return FETCH_SIZES.find((size) => size > limit) ?? limit + 1;
-}
-
-const FETCH_SIZES = [11, 26, 51, 101] as const;
-
 export interface Page<T> {
   entries: T[];
   page: number;

@@ -16,13 +16,13 @@ let big = '';
 
 beforeAll(async () => {
   await t.db.insertInto('users').values({ id: me, email: 'hp_me@example.com', username: 'hp_me', password_hash: 'x' }).execute();
-  // One conversation of 20 000 messages among 300 of 30: the shape of real data, where a
-  // few conversations hold a large share of all messages.
-  await sql`INSERT INTO conversations (is_group) SELECT true FROM generate_series(1, 301)`.execute(t.db);
+  // One conversation of 20 000 messages among 20 of 1 000: conversations averaging well
+  // over ten pages, one of them holding a large share of all messages.
+  await sql`INSERT INTO conversations (is_group) SELECT true FROM generate_series(1, 21)`.execute(t.db);
   await sql`INSERT INTO conversation_participants (conversation_id, user_id) SELECT id, ${me}::uuid FROM conversations`.execute(t.db);
   big = (await t.db.selectFrom('conversations').select('id').orderBy('id').limit(1).executeTakeFirstOrThrow()).id;
   await sql`INSERT INTO messages (conversation_id, sender_id, content, seq)
-            SELECT c.id, ${me}::uuid, 'm' || g, g FROM conversations c CROSS JOIN generate_series(1, 30) AS g WHERE c.id <> ${big}::uuid
+            SELECT c.id, ${me}::uuid, 'm' || g, g FROM conversations c CROSS JOIN generate_series(1, 1000) AS g WHERE c.id <> ${big}::uuid
             UNION ALL SELECT ${big}::uuid, ${me}::uuid, 'm' || g, g FROM generate_series(1, 20000) AS g`.execute(t.db);
   await sql`VACUUM ANALYZE conversations, conversation_participants, messages`.execute(t.db);
 });

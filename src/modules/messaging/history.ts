@@ -3,7 +3,7 @@
 // PostgreSQL (docs/messaging.md "History"); historyQuery is the same range as view rows.
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../../db/database.ts';
-import { decodeCursor, encodeCursor, fetchSize, MAX_PAGE_SIZE } from '../../db/pagination.ts';
+import { decodeCursor, encodeCursor, MAX_PAGE_SIZE } from '../../db/pagination.ts';
 import { prepareShapes } from '../../db/prepared.ts';
 import { isoText, renderedPage } from '../../db/rendered.ts';
 import { AppError, ValidationError } from '../../lib/errors.ts';
@@ -63,12 +63,16 @@ function historyRange(
   // conversations). With ANY the container stays in the ORDER BY, which only the
   // (container, id) index provides without a sort.
   //
-  // The container and the anchor are `(SELECT $n)`, values the planner cannot see: one plan
-  // serves every container, so a prepared page statement's custom plans (its first five
-  // runs) cost exactly what its generic plan costs plus planning, and PostgreSQL settles on
-  // the generic plan. Seeing them, it estimated each container from its statistics, often
-  // found the generic plan dearer and planned every page anew (0.34 ms of planning beside
-  // 0.64 ms of execution for a newest page at 10 million messages).
+  // The container, the anchor and the limit are `(SELECT $n)`, values the planner cannot
+  // see: one plan serves every page, so a prepared page statement's custom plans (its first
+  // five runs) cost exactly what its generic plan costs plus planning, and PostgreSQL
+  // settles on the generic plan. Seeing them, it estimated each container from its
+  // statistics, often found the generic plan dearer, and planned every page anew (0.34 ms
+  // of planning beside 0.64 ms of execution for a newest page at 10 million messages). An
+  // unknown limit is also what keeps the plan an ordered walk of the (container, id) index
+  // for a container of any size: the planner takes it for a tenth of the rows, so reading
+  // the first few in order is always cheaper than reading all and sorting them (with a
+  // literal LIMIT above the rows it expected, it chose the latter for small averages).
   let query = from(db, loc)
     .leftJoin('users as u', 'u.id', 'm.sender_id')
     .where(sql<boolean>`${sql.ref(containerRef(loc))} = ANY(ARRAY[(SELECT ${containerId}::uuid)])`);
@@ -116,6 +120,8 @@ export interface PageParams extends Record<string, unknown> {
   /** The id the page starts after (exclusive); unused by a first page's statement. */
   anchor: string | undefined;
   limit: number;
+  /** rows the range reads: limit + 1 (the row after the page tells whether there is a next one) */
+  fetch: number;
   /** HistoryOptions.guardArg (null without one). */
   guardArg: string | number | null;
 }
@@ -125,14 +131,11 @@ export interface PageShape {
   direction: 'older' | 'newer';
   anchored: boolean;
   guard: HistoryGuard | undefined;
-  /** rows read: fetchSize(limit), a literal in the SQL */
-  fetch: number;
 }
 
 /**
- * The page's statement: the range's first `fetch` rows (at least limit + 1: the row after
- * the page tells whether there is a next one), numbered in range order, rendered newest
- * first as one JSON array (the first `limit` of them) with the id the next cursor
+ * The page's statement: the range's first `fetch` rows, numbered in range order, rendered
+ * newest first as one JSON array (the first `limit` of them) with the id the next cursor
  * continues from.
  */
 export function historyPageQuery(
@@ -145,7 +148,7 @@ export function historyPageQuery(
   const range = historyRange(db, loc, p.containerId, p.viewerId, {
     direction,
     anchor: shape.anchored ? p.anchor : undefined,
-    limit: sql.lit(shape.fetch),
+    limit: sql<number>`(SELECT ${p.fetch}::int)`,
     guard,
     guardArg: () => p.guardArg,
   }).select(['m.id', messageJson(loc, p.viewerId).as('view')]);
@@ -164,7 +167,7 @@ function guardKey(guard: HistoryGuard | undefined): number {
 }
 
 const pageStatement = prepareShapes(
-  (s: PageShape & { loc: MessageLocation }) => `${s.loc.table}/${s.direction}/${s.anchored}/${guardKey(s.guard)}/${s.fetch}`,
+  (s: PageShape & { loc: MessageLocation }) => `${s.loc.table}/${s.direction}/${s.anchored}/${guardKey(s.guard)}`,
   (db, p: PageParams, s) => historyPageQuery(db, s.loc, s, p),
 );
 
@@ -194,8 +197,8 @@ export async function listMessages(
     direction = code === 'o' ? 'older' : 'newer';
     anchor = id;
   }
-  const statement = pageStatement({ loc, direction, anchored: anchor !== undefined, guard: opts.guard, fetch: fetchSize(opts.limit) });
-  const [row] = await statement(db, { containerId, viewerId, anchor, limit: opts.limit, guardArg: opts.guardArg ?? null });
+  const statement = pageStatement({ loc, direction, anchored: anchor !== undefined, guard: opts.guard });
+  const [row] = await statement(db, { containerId, viewerId, anchor, limit: opts.limit, fetch: opts.limit + 1, guardArg: opts.guardArg ?? null });
   const size = Math.min(row!.rows, opts.limit);
   const more = row!.rows > opts.limit && row!.last !== null;
   const next_cursor = more ? encodeCursor([direction === 'older' ? 'o' : 'n', (JSON.parse(row!.last!) as [string])[0]]) : null;

@@ -3,7 +3,6 @@
 import { sql } from 'kysely';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { explainPlan, useTestDatabase } from '../../../test/db.ts';
-import { fetchSize } from '../../db/pagination.ts';
 import { newId } from '../../lib/ids.ts';
 import { conversationPageQuery, listConversations } from './conversations.ts';
 import { CONVERSATION } from './location.ts';
@@ -58,8 +57,8 @@ describe('plans', () => {
     const guard = participantGuard;
     for (const direction of ['older', 'newer'] as const) {
       for (const [anchored, g] of [[false, undefined], [true, undefined], [false, guard], [true, guard]] as const) {
-        const params = { containerId: big, viewerId: me, anchor: anchored ? anchor : undefined, limit: 50, guardArg: null };
-        const q = historyPageQuery(t.db, CONVERSATION, { direction, anchored, guard: g, fetch: fetchSize(50) }, params).compile();
+        const params = { containerId: big, viewerId: me, anchor: anchored ? anchor : undefined, limit: 50, fetch: 51, guardArg: null };
+        const q = historyPageQuery(t.db, CONVERSATION, { direction, anchored, guard: g }, params).compile();
         for (const generic of [false, true]) {
           const p = await explainPlan(t, q.sql, q.parameters, { generic });
           expect(p).toMatch(/Index Scan (Backward )?using messages_conversation_id_id_index on messages m/);
