@@ -217,7 +217,7 @@ export async function run(): Promise<void> {
       const c = busiest[w % busiest.length]!;
       const anchor = anchorFor(w % busiest.length);
       const params = { containerId: c.id, viewerId: c.user_id, anchor, limit: 50, fetch: 51, guardArg: versions[w % busiest.length]! };
-      const q = historyPageQuery(db, CHANNEL, { direction: 'older', anchored: anchor !== undefined, guard: channelAccessGuard }, params).compile();
+      const q = historyPageQuery(db, CHANNEL, 'older', anchor !== undefined, channelAccessGuard, params).compile();
       return { name: `history_${anchor !== undefined}`, text: q.sql, parameters: q.parameters };
     };
     const pkIds = anchors.flat();

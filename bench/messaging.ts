@@ -223,7 +223,7 @@ export async function run(): Promise<void> {
       const c = big[i % big.length]!;
       // Half the pages are the newest, half start before a random message.
       const anchor = Math.random() < 0.5 ? undefined : pick(anchors[i % big.length]!);
-      const q = historyPageQuery(bench.database.db, CONVERSATION, { direction: 'older', anchored: anchor !== undefined, guard: participantGuard }, {
+      const q = historyPageQuery(bench.database.db, CONVERSATION, 'older', anchor !== undefined, participantGuard, {
         containerId: c.id,
         viewerId: c.user_id,
         anchor,

@@ -1,6 +1,6 @@
 // History: keyset pages of a container's messages, newest first, for both locations
 // (location.ts). A page is ONE statement, prepared once per shape and rendered as JSON by
-// PostgreSQL (docs/messaging.md "History"); historyQuery is the same range as view rows.
+// PostgreSQL (docs/messaging.md "History").
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../../db/database.ts';
 import { decodeCursor, encodeCursor, MAX_PAGE_SIZE } from '../../db/pagination.ts';
@@ -10,7 +10,7 @@ import { AppError, ValidationError } from '../../lib/errors.ts';
 import { isUuid } from '../../lib/ids.ts';
 import { RenderedJson } from '../../lib/rendered-json.ts';
 import type { MessageLocation } from './location.ts';
-import { attachmentsOf, containerRef, from, reactionsOf, viewColumns, type MessageView } from './messages.ts';
+import { attachmentsOf, containerRef, from, reactionsOf, type MessageView } from './messages.ts';
 
 export interface HistoryOptions {
   before?: string | undefined;
@@ -43,7 +43,7 @@ function invalidCursor(): AppError {
 interface RangeOptions {
   direction: 'older' | 'newer';
   anchor?: string | undefined;
-  limit: number | RawBuilder<number>;
+  limit: RawBuilder<number>;
   guard?: HistoryGuard | undefined;
   guardArg?: (() => unknown) | undefined;
 }
@@ -89,17 +89,6 @@ function historyRange(
   return query.orderBy(containerRef(loc), direction).orderBy('m.id', direction).limit(opts.limit);
 }
 
-/** One history range as view rows: `id < anchor ORDER BY id DESC` (older) or `id > anchor ORDER BY id` (newer). */
-export function historyQuery(
-  db: Db,
-  loc: MessageLocation,
-  containerId: string,
-  viewerId: string,
-  opts: RangeOptions,
-) {
-  return historyRange(db, loc, containerId, viewerId, opts).select(viewColumns(loc, viewerId));
-}
-
 /** toMessageView in SQL: the same fields, in the same order, for a row of historyRange. */
 function messageJson(loc: MessageLocation, viewerId: string) {
   return sql<unknown>`json_build_object(
@@ -126,28 +115,23 @@ export interface PageParams extends Record<string, unknown> {
   guardArg: string | number | null;
 }
 
-/** A page statement's shape: one prepared statement each. */
-export interface PageShape {
-  direction: 'older' | 'newer';
-  anchored: boolean;
-  guard: HistoryGuard | undefined;
-}
-
 /**
  * The page's statement: the range's first `fetch` rows, numbered in range order, rendered
  * newest first as one JSON array (the first `limit` of them) with the id the next cursor
- * continues from.
+ * continues from. One prepared statement per shape (location, direction, anchored or
+ * not, guard).
  */
 export function historyPageQuery(
   db: Db,
   loc: MessageLocation,
-  shape: PageShape,
+  direction: 'older' | 'newer',
+  anchored: boolean,
+  guard: HistoryGuard | undefined,
   p: PageParams,
 ) {
-  const { direction, guard } = shape;
   const range = historyRange(db, loc, p.containerId, p.viewerId, {
     direction,
-    anchor: shape.anchored ? p.anchor : undefined,
+    anchor: anchored ? p.anchor : undefined,
     limit: sql<number>`(SELECT ${p.fetch}::int)`,
     guard,
     guardArg: () => p.guardArg,
@@ -166,9 +150,16 @@ function guardKey(guard: HistoryGuard | undefined): number {
   return key;
 }
 
+interface PageShape {
+  loc: MessageLocation;
+  direction: 'older' | 'newer';
+  anchored: boolean;
+  guard: HistoryGuard | undefined;
+}
+
 const pageStatement = prepareShapes(
-  (s: PageShape & { loc: MessageLocation }) => `${s.loc.table}/${s.direction}/${s.anchored}/${guardKey(s.guard)}`,
-  (db, p: PageParams, s) => historyPageQuery(db, s.loc, s, p),
+  (s: PageShape) => `${s.loc.table}/${s.direction}/${s.anchored}/${guardKey(s.guard)}`,
+  (db, p: PageParams, s) => historyPageQuery(db, s.loc, s.direction, s.anchored, s.guard, p),
 );
 
 /**

@@ -58,7 +58,7 @@ describe('plans', () => {
     for (const direction of ['older', 'newer'] as const) {
       for (const [anchored, g] of [[false, undefined], [true, undefined], [false, guard], [true, guard]] as const) {
         const params = { containerId: big, viewerId: me, anchor: anchored ? anchor : undefined, limit: 50, fetch: 51, guardArg: null };
-        const q = historyPageQuery(t.db, CONVERSATION, { direction, anchored, guard: g }, params).compile();
+        const q = historyPageQuery(t.db, CONVERSATION, direction, anchored, g, params).compile();
         for (const generic of [false, true]) {
           const p = await explainPlan(t, q.sql, q.parameters, { generic });
           expect(p).toMatch(/Index Scan (Backward )?using messages_conversation_id_id_index on messages m/);
