@@ -140,6 +140,13 @@ export function historyPageQuery(
   return { compile: () => renderedPage(range, { order, display: sql`v.id DESC`, limit: p.limit, keys: ['id'] }).compile(db) };
 }
 
+interface PageShape {
+  loc: MessageLocation;
+  direction: 'older' | 'newer';
+  anchored: boolean;
+  guard: HistoryGuard | undefined;
+}
+
 // Guards are told apart by identity (each is one constant function).
 const guardKeys = new WeakMap<HistoryGuard, number>();
 let guardCount = 0;
@@ -148,13 +155,6 @@ function guardKey(guard: HistoryGuard | undefined): number {
   let key = guardKeys.get(guard);
   if (key === undefined) guardKeys.set(guard, (key = ++guardCount));
   return key;
-}
-
-interface PageShape {
-  loc: MessageLocation;
-  direction: 'older' | 'newer';
-  anchored: boolean;
-  guard: HistoryGuard | undefined;
 }
 
 const pageStatement = prepareShapes(

@@ -180,7 +180,7 @@ export function attachmentsOf(loc: MessageLocation): RawBuilder<AttachmentView[]
 }
 
 /** The view columns of a message row joined to its sender (`u`): sender, reactions and attachments in the same statement. */
-export function viewColumns(loc: MessageLocation, viewerId: string) {
+function viewColumns(loc: MessageLocation, viewerId: string) {
   return [
     ...MESSAGE_COLUMNS,
     'u.username as sender_username',
