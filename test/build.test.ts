@@ -1,6 +1,5 @@
 // The compiled build (`npm run build`): which code `cgraph` runs (the build only while it is
 // current for the sources), and that the build itself migrates, rolls back and serves.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +8,7 @@ import { chooseEntry, sourceHash, STAMP_FILE } from '../bin/source-hash.mjs';
 import { PROJECT_ROOT } from '../src/config.ts';
 import { createEmptyDatabase } from './db.ts';
 import { runNode } from './run-cli.ts';
+import { startServe } from './serve.ts';
 
 describe('which code cgraph runs', () => {
   let root: string;
@@ -76,29 +76,21 @@ describe('the compiled build', () => {
       expect(back.stdout.trim().split('\n')).toHaveLength(1);
       expect((await runNode([cli, 'db', 'migrate'], env)).code).toBe(0);
 
-      const port = 40000 + Math.floor(Math.random() * 5000);
-      const child = spawn(process.execPath, [cli, 'serve'], {
-        env: { ...process.env, ...env, TEST_DATABASE_URL: '', PORT: String(port), HOST: '127.0.0.1', CGRAPH_WORKER: 'false' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const server = await startServe([cli, 'serve'], { ...process.env, ...env, TEST_DATABASE_URL: '', CGRAPH_WORKER: 'false' }, 60_000);
+      const { base } = server;
       try {
-        const base = `http://127.0.0.1:${port}`;
-        await expect.poll(() => fetch(`${base}/ready`).then((r) => r.status, () => 0), { timeout: 60_000, interval: 200 }).toBe(200);
         const register = await fetch(`${base}/api/v1/auth/register`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ email: 'built@example.com', username: 'built_user', password: 'long enough pw' }),
         });
-        expect(register.status, output).toBe(201);
+        expect(register.status, server.output()).toBe(201);
         const { token } = (await register.json()) as { token: string };
         const me = await fetch(`${base}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } });
         expect(await me.json()).toMatchObject({ username: 'built_user' });
       } finally {
-        child.kill('SIGTERM');
-        await new Promise((resolve) => child.once('exit', resolve));
+        server.child.kill('SIGTERM');
+        await server.exited;
       }
     } finally {
       await t.close();

@@ -1,10 +1,11 @@
 // Two `cgraph serve` processes on different ports, one database, one Redis: an event
 // produced on one node reaches a socket on the other, over the PostgreSQL adapter and
 // over the Redis adapter; a logout on one node closes the socket on the other.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../test/db.ts';
+import { startServe } from '../../test/serve.ts';
 import { PROJECT_ROOT } from '../config.ts';
 import { TestClient } from './testing.ts';
 
@@ -16,44 +17,21 @@ interface Node {
 }
 
 async function startNode(t: TestDatabase, env: Record<string, string>): Promise<Node> {
-  const port = 40000 + Math.floor(Math.random() * 5000);
-  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'cgraph.mjs'), 'serve'], {
-    env: {
+  const server = await startServe(
+    [path.join(PROJECT_ROOT, 'bin', 'cgraph.mjs'), 'serve'],
+    {
       ...process.env,
       NODE_ENV: 'development',
       DATABASE_URL: t.url,
       TEST_DATABASE_URL: '',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
       CGRAPH_WORKER: 'false',
       CGRAPH_MIGRATE_ON_START: 'false',
       RATE_LIMIT_ENABLED: 'false',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const base = `http://127.0.0.1:${port}`;
-  try {
-    await expect
-      .poll(
-        () =>
-          fetch(`${base}/ready`).then(
-            (r) => r.status,
-            () => 0,
-          ),
-        { timeout: 40_000, interval: 200 },
-      )
-      .toBe(200);
-  } catch (error) {
-    // A node that never got ready must not outlive the test (it held a port and a database).
-    child.kill('SIGKILL');
-    throw new Error(`${(error as Error).message}\nnode output:\n${output}`);
-  }
-  return { base, ws: `ws://127.0.0.1:${port}/gateway`, child, output: () => output };
+    40_000,
+  );
+  return { base: server.base, ws: `${server.base.replace(/^http/, 'ws')}/gateway`, child: server.child, output: server.output };
 }
 
 async function post(
