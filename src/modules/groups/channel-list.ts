@@ -23,7 +23,7 @@ import { NotFoundError } from '../../lib/errors.ts';
 import { RenderedJson } from '../../lib/rendered-json.ts';
 import { keptPerDatabase } from './access-cache.ts';
 import type { ChannelType, ChannelView } from './channels.ts';
-import { ACCESS_COLUMNS, channelPermissionsFolded, has, MEMBER_ROLES, Permission, toAccess } from './permissions.ts';
+import { ACCESS_COLUMNS, channelPermissionsFolded, EVERYONE_OF_GROUP, has, MEMBER_ROLES, Permission, toAccess } from './permissions.ts';
 
 /** A channel's fields around the live ones, as JSON text: `{"id":…,"is_private":…,` and `"inserted_at":…}`. */
 interface ChannelDefinition {
@@ -54,7 +54,7 @@ const keptPermissions = keptPerDatabase<KeptPermissions>(10_000);
 const channelListStatement = prepare((db, p: { groupId: string; userId: string; known: number }) =>
   db
     .selectFrom('groups as g')
-    .innerJoin('roles as e', (join) => join.onRef('e.group_id', '=', 'g.id').on('e.is_default', '=', sql.lit(true)))
+    .innerJoin('roles as e', (join) => join.on(EVERYONE_OF_GROUP))
     .leftJoin('group_members as gm', (join) => join.onRef('gm.group_id', '=', 'g.id').on('gm.user_id', '=', p.userId))
     .select([
       ...ACCESS_COLUMNS,

@@ -7,7 +7,7 @@
 // loaded access between requests (access-cache.ts), but only through a statement that
 // checks the group's access_version in the same snapshot, so removing a member or a role
 // counts on the next call.
-import { sql } from 'kysely';
+import { sql, type SqlBool } from 'kysely';
 import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import type { Db } from '../../db/database.ts';
 import { prepare } from '../../db/prepared.ts';
@@ -230,6 +230,14 @@ export interface GroupAccess extends MemberContext {
   accessVersion: number;
 }
 
+/**
+ * How group `g` finds its `@everyone` role (e), in the loaders and the channel list. The
+ * flag is in the SQL, not a parameter: with `is_default = $n` a prepared statement's
+ * generic plan cannot use roles_group_id_default_index, looks dearer than the custom plans,
+ * and PostgreSQL plans every call (0.76 ms a channel access load instead of 0.17).
+ */
+export const EVERYONE_OF_GROUP = sql<SqlBool>`e.group_id = g.id AND e.is_default`;
+
 // The group, @everyone (e) and the membership (gm, left-joined): both loaders select these.
 export const ACCESS_COLUMNS = [
   'g.id',
@@ -261,7 +269,7 @@ export const MEMBER_ROLES = sql<RoleGrant[]>`(
 const groupAccessStatement = prepare((db, p: { groupId: string; userId: string }) =>
   db
     .selectFrom('groups as g')
-    .innerJoin('roles as e', (join) => join.onRef('e.group_id', '=', 'g.id').on('e.is_default', '=', sql.lit(true)))
+    .innerJoin('roles as e', (join) => join.on(EVERYONE_OF_GROUP))
     .leftJoin('group_members as gm', (join) => join.onRef('gm.group_id', '=', 'g.id').on('gm.user_id', '=', p.userId))
     .select([
       ...ACCESS_COLUMNS,
@@ -351,7 +359,7 @@ const channelAccessStatement = prepare((db, p: { channelId: string; userId: stri
   db
     .selectFrom('channels as c')
     .innerJoin('groups as g', 'g.id', 'c.group_id')
-    .innerJoin('roles as e', (join) => join.onRef('e.group_id', '=', 'g.id').on('e.is_default', '=', sql.lit(true)))
+    .innerJoin('roles as e', (join) => join.on(EVERYONE_OF_GROUP))
     .leftJoin('group_members as gm', (join) => join.onRef('gm.group_id', '=', 'g.id').on('gm.user_id', '=', p.userId))
     .select([
       ...ACCESS_COLUMNS,

@@ -44,7 +44,7 @@ it('the access loaders and the channel list settle on their generic plans after 
     }
     return (
       await sql<{ generic: number; custom: number }>`SELECT generic_plans::int AS generic, custom_plans::int AS custom
-        FROM pg_prepared_statements WHERE statement LIKE '%"e"."is_default" = true%' ORDER BY statement`.execute(conn)
+        FROM pg_prepared_statements WHERE statement LIKE '%e.group_id = g.id AND e.is_default%' ORDER BY statement`.execute(conn)
     ).rows;
   });
   // Three statements, of 16 runs each here (the connection may have served the set-up

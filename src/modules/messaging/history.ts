@@ -43,7 +43,7 @@ function invalidCursor(): AppError {
 interface RangeOptions {
   direction: 'older' | 'newer';
   anchor?: string | undefined;
-  limit: RawBuilder<number>;
+  limit: number;
   guard?: HistoryGuard | undefined;
   guardArg?: (() => unknown) | undefined;
 }
@@ -86,7 +86,7 @@ function historyRange(
     query = query.where(opts.guard({ containerId, viewerId, get guardArg() { return guardArg?.(); } }));
   }
   const direction = opts.direction === 'older' ? 'desc' : 'asc';
-  return query.orderBy(containerRef(loc), direction).orderBy('m.id', direction).limit(opts.limit);
+  return query.orderBy(containerRef(loc), direction).orderBy('m.id', direction).limit(sql<number>`(SELECT ${opts.limit}::int)`);
 }
 
 /** toMessageView in SQL: the same fields, in the same order, for a row of historyRange. */
@@ -132,7 +132,7 @@ export function historyPageQuery(
   const range = historyRange(db, loc, p.containerId, p.viewerId, {
     direction,
     anchor: anchored ? p.anchor : undefined,
-    limit: sql<number>`(SELECT ${p.fetch}::int)`,
+    limit: p.fetch,
     guard,
     guardArg: () => p.guardArg,
   }).select(['m.id', messageJson(loc, p.viewerId).as('view')]);
