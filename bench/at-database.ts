@@ -4,7 +4,7 @@
 // messaging and groups suites measure their history pages with it.
 import pg from 'pg';
 import { percentile } from './lib.ts';
-import { interleavedRounds, summary, timed } from './server.ts';
+import { interleavedRounds, NO_SERVER, summary, timed, type Measured } from './server.ts';
 
 export interface Statement {
   text: string;
@@ -21,7 +21,7 @@ export interface Statement {
  * client's own pauses (its garbage collector, the scheduler): on this 2-core machine those,
  * not the statement, make the tail of a Node client's timings.
  */
-async function executionTimes(pool: pg.Pool, seconds: number, next: (i: number) => Statement): Promise<{ rate: number; p50: number; p99: number; n: number; cpu: number }> {
+async function executionTimes(pool: pg.Pool, seconds: number, next: (i: number) => Statement): Promise<Measured> {
   const client = await pool.connect();
   const names = new Map<string, string>();
   const literal = (v: unknown) => {
@@ -49,7 +49,7 @@ async function executionTimes(pool: pg.Pool, seconds: number, next: (i: number) 
   } finally {
     client.release();
   }
-  return { rate: times.length / seconds, p50: percentile(times, 50), p99: percentile(times, 99), n: times.length, cpu: 0 };
+  return { rate: times.length / seconds, p50: percentile(times, 50), p99: percentile(times, 99), n: times.length, ...NO_SERVER };
 }
 
 export interface NamedStatement extends Statement {
@@ -78,7 +78,7 @@ export async function atDatabase(
       const result = await send(next(i));
       if (check && !result.rows[0]?.rows) throw new Error('empty history page');
     })),
-    cpu: 0,
+    ...NO_SERVER,
   });
   try {
     await timed(1, 4, async (w, i) => void (await send(page(w + i)))); // warm-up

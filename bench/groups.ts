@@ -35,7 +35,7 @@ import { CHANNEL } from '../src/modules/messaging/location.ts';
 import { historyPageQuery } from '../src/modules/messaging/history.ts';
 import { atDatabase, atDatabaseLines } from './at-database.ts';
 import { benchDatabase, fmt, median, plainSendStatements, plainTransaction, settle } from './lib.ts';
-import { HttpClient, interleavedRounds, line, onServer, startServer, summary, timed, type BenchServer, type Measured } from './server.ts';
+import { cpuLine, HttpClient, interleavedRounds, line, onServer, startServer, summary, timed, type BenchServer, type Measured } from './server.ts';
 
 const SCALE = Number(process.env.BENCH_GROUPS_SCALE ?? 0.1);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -111,6 +111,7 @@ export async function run(): Promise<void> {
     console.log(`   baseline GET /api/v1/me, 1 client:   ${line(summary(lists.meOne))}`);
     console.log(`   GET /groups/:id/channels, ${LISTERS} clients: ${line(summary(lists.list))}`);
     console.log(`   baseline GET /api/v1/me, ${LISTERS} clients:  ${line(summary(lists.me))}`);
+    console.log(`   the channel list at ${LISTERS} clients, ${cpuLine(summary(lists.list), LISTERS)}`);
 
     // -- 2. send ----------------------------------------------------------------------------
     // Text channels of the 10 000-member groups, each with a distinct member allowed to send
@@ -193,6 +194,8 @@ export async function run(): Promise<void> {
     console.log(`   the same transaction, plain pg: ${fmt(directRate)} messages/s (rounds ${sends.direct.map((r) => fmt(r.rate)).join(', ')})`);
     console.log(`   ratio ${((send.rate / directRate) * 100).toFixed(1)} % (DM targets: >= 40 %, and >= 1 500 messages/s)`);
     console.log(`   the app's one send statement, plain pg: ${fmt(singleRate)} messages/s (rounds ${sends.single.map((r) => fmt(r.rate)).join(', ')}); HTTP send at ${((send.rate / singleRate) * 100).toFixed(1)} % of it`);
+    console.log(`   HTTP send, ${cpuLine(send, senders.length)}`);
+    console.log(`   plain-pg transaction, ${cpuLine(summary(sends.direct), senders.length)}`);
 
     // -- 3. history -------------------------------------------------------------------------
     await settle(pool, WRITTEN); // the send phase's rows
@@ -238,6 +241,7 @@ export async function run(): Promise<void> {
     for (const l of atDatabaseLines(atDb)) console.log(l);
     console.log(`   over HTTP, ${READERS} readers, GET /channels/:id/messages: ${line(summary(reads.history), 'pages/s')} (target p99 < 15 ms)`);
     console.log(`   baseline GET /health, ${READERS} clients: ${line(summary(reads.health))}`);
+    console.log(`   history over HTTP, ${cpuLine(summary(reads.history), READERS)}`);
     console.log(`\nload average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   } catch (error) {
     // Reported here: the cleanup below drops the database, and a pool still open would

@@ -37,7 +37,7 @@ import { CONVERSATION } from '../src/modules/messaging/location.ts';
 import { sendParams, sendStatementQuery } from '../src/modules/messaging/conversation-send.ts';
 import { atDatabase, atDatabaseLines } from './at-database.ts';
 import { benchDatabase, fmt, median, plainSendStatements, plainTransaction, settle } from './lib.ts';
-import { HttpClient, interleavedRounds, line, onServer as onProcess, rssMb, startServer, summary, timed, type BenchServer } from './server.ts';
+import { cpuLine, HttpClient, interleavedRounds, line, onServer as onProcess, rssMb, startServer, summary, timed, type BenchServer, type Measured } from './server.ts';
 
 const SCALE = Number(process.env.BENCH_MESSAGING_SCALE ?? 0.01);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -168,36 +168,22 @@ export async function run(): Promise<void> {
     await overHttp(); // warm-up: connections, JIT, caches
     await direct();
     await single();
-    const sendRates: number[] = [];
-    const directRates: number[] = [];
-    const singleRates: number[] = [];
-    let sendP99 = 0;
-    const sendCpu: number[] = [];
-    for (let r = 0; r < ROUNDS; r++) {
-      for (const which of r % 2 === 0 ? ['http', 'direct', 'single'] : ['single', 'direct', 'http']) {
-        if (which === 'http') {
-          const result = await onServer(overHttp);
-          sendRates.push(result.rate);
-          sendCpu.push(result.cpu);
-          sendP99 = Math.max(sendP99, result.p99);
-        } else if (which === 'direct') {
-          directRates.push((await direct()).rate);
-        } else {
-          singleRates.push((await single()).rate);
-        }
-      }
-    }
+    const sends = await interleavedRounds(ROUNDS, { http: () => onServer(overHttp), direct: () => onServer(direct), single: () => onServer(single) });
     await plain.end();
+    const rates = (runs: Measured[]) => runs.map((r) => r.rate);
+    const [sendRates, directRates, singleRates] = [rates(sends.http), rates(sends.direct), rates(sends.single)];
     const sendRate = median(sendRates);
     const directRate = median(directRates);
     console.log(`\n1. send, ${senders.length} concurrent senders, ${ROUNDS} rounds of ${SECONDS} s`);
     console.log(
-      `   POST /conversations/:id/messages: ${fmt(sendRate)} messages/s (rounds ${sendRates.map(fmt).join(', ')}; p99 ${ms(sendP99)}; server CPU ${median(sendCpu).toFixed(2)} ms/message)`,
+      `   POST /conversations/:id/messages: ${fmt(sendRate)} messages/s (rounds ${sendRates.map(fmt).join(', ')}; p99 ${ms(summary(sends.http).worstP99)}; server CPU ${summary(sends.http).cpu.toFixed(2)} ms/message)`,
     );
     console.log(`   the same transaction, plain pg:   ${fmt(directRate)} messages/s (rounds ${directRates.map(fmt).join(', ')})`);
     console.log(`   ratio ${((sendRate / directRate) * 100).toFixed(1)} % (target >= 40 %, and >= 1 500 messages/s)`);
     const singleRate = median(singleRates);
     console.log(`   the app's one send statement, plain pg: ${fmt(singleRate)} messages/s (rounds ${singleRates.map(fmt).join(', ')}); HTTP send at ${((sendRate / singleRate) * 100).toFixed(1)} % of it`);
+    console.log(`   HTTP send, ${cpuLine(summary(sends.http), senders.length)}`);
+    console.log(`   plain-pg transaction, ${cpuLine(summary(sends.direct), senders.length)}`);
 
     // -- 2. history -----------------------------------------------------------------------
     await settle(pool, WRITTEN); // the send phase's rows
@@ -262,11 +248,13 @@ export async function run(): Promise<void> {
     for (const l of atDatabaseLines(atDb)) console.log(l);
     console.log(`   over HTTP, ${READERS} readers: ${line(summary(reads.history), 'pages/s')} (target p99 < 15 ms)`);
     console.log(`   baseline GET /health, ${READERS} clients: ${line(summary(reads.health))}`);
+    console.log(`   history over HTTP, ${cpuLine(summary(reads.history), READERS)}`);
 
     // -- 3. conversation list (measured above, interleaved with the history rounds) ----------
     console.log(`\n3. conversation list, first page (50, with unread counts and participants) of a user in ${count.rows[0]!.n} conversations (target p99 < 25 ms)`);
     console.log(`   GET /api/v1/conversations, ${LISTERS} clients: ${line(summary(reads.list))}`);
     console.log(`   baseline GET /api/v1/me, ${LISTERS} clients: ${line(summary(reads.me))}`);
+    console.log(`   the list at ${LISTERS} clients, ${cpuLine(summary(reads.list), LISTERS)}`);
     console.log(`   GET /api/v1/conversations, 1 client: ${line(summary(reads.listOne))}`);
     console.log(`   baseline GET /api/v1/me, 1 client: ${line(summary(reads.meOne))}`);
 

@@ -8,8 +8,9 @@
 // sat at the issue's latency targets. A server inside the bench process would share one
 // event loop with the client, so it runs as its own process.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Pool } from 'undici';
 import { chooseEntry } from '../bin/source-hash.mjs';
@@ -115,16 +116,49 @@ export function rssMb(pid: number): number {
   return Number(/(\d+)/.exec(line ?? '')?.[1] ?? 0) / 1024;
 }
 
+/** user + system CPU ms of a /proc/<pid>/stat line (Linux, 100 ticks/s). */
+function statCpuMs(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /**
- * CPU time (user + system) a process has used, in ms (Linux, 100 ticks/s). Per request it
- * is the server's own cost, which other load on the machine does not inflate the way it
- * inflates latencies.
+ * CPU time (user + system) a process has used, in ms (Linux). Per request it is the
+ * server's own cost, which other load on the machine does not inflate the way it inflates
+ * latencies.
  */
 export function cpuMs(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return statCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU ms used so far by every PostgreSQL process this machine shows (the benchmarked server
+ * when it is local, embedded or not: backends, WAL writer, checkpointer, autovacuum); 0
+ * when the database runs elsewhere.
+ */
+export function postgresCpuMs(): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.includes(' (postgres) ')) total += statCpuMs(stat);
+    } catch {
+      // the process ended while the list was read
+    }
+  }
+  return total;
+}
+
+/** Busy CPU ms of the whole machine, all cores (user, nice, system, irq, softirq, steal). */
+export function machineBusyMs(): number {
+  try {
+    const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return (user! + nice! + system! + irq! + softirq! + steal!) * 10;
   } catch {
     return 0;
   }
@@ -156,11 +190,37 @@ export async function timed(seconds: number, workers: number, op: (worker: numbe
   return { rate: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), n: latencies.length };
 }
 
-/** `phase` on `pid`'s server, with the server's CPU ms per completed request added. */
-export async function onServer<T extends Timed>(pid: number, phase: () => Promise<T>): Promise<T & { cpu: number }> {
-  const before = cpuMs(pid);
+/** Where a phase's CPU went, in ms per completed request. */
+export interface CpuShares {
+  /** the server process */
+  cpu: number;
+  /** every local PostgreSQL process (postgresCpuMs) */
+  pgCpu: number;
+  /** this benchmark process: the load generator */
+  benchCpu: number;
+  /** the whole machine, all cores: the three above, the kernel's share and anything else running */
+  machineCpu: number;
+}
+
+/** The CPU shares of a phase that does not go through the server (figures it does not take). */
+export const NO_SERVER: CpuShares = { cpu: 0, pgCpu: 0, benchCpu: 0, machineCpu: 0 };
+
+function cpuReadings(pid: number) {
+  const own = process.cpuUsage();
+  return { server: cpuMs(pid), pg: postgresCpuMs(), bench: (own.user + own.system) / 1000, machine: machineBusyMs() };
+}
+
+/**
+ * `phase` on `pid`'s server, with its CPU per completed request: the server's, PostgreSQL's,
+ * the load generator's and the machine's. On a machine the three share, a closed loop's
+ * rate is bounded by cores / machine CPU per request, and its latency by Little's law.
+ */
+export async function onServer<T extends Timed>(pid: number, phase: () => Promise<T>): Promise<T & CpuShares> {
+  const before = cpuReadings(pid);
   const result = await phase();
-  return { ...result, cpu: (cpuMs(pid) - before) / Math.max(1, result.n) };
+  const after = cpuReadings(pid);
+  const per = (key: keyof typeof before) => (after[key] - before[key]) / Math.max(1, result.n);
+  return { ...result, cpu: per('server'), pgCpu: per('pg'), benchCpu: per('bench'), machineCpu: per('machine') };
 }
 
 export interface Reply {
@@ -207,7 +267,7 @@ export class HttpClient {
   }
 }
 
-export type Measured = Timed & { cpu: number };
+export type Measured = Timed & CpuShares;
 
 /** Medians over rounds of each figure of a phase, and the worst round's p99. */
 export function summary(runs: Measured[]) {
@@ -216,6 +276,9 @@ export function summary(runs: Measured[]) {
     p50: median(runs.map((r) => r.p50)),
     p99: median(runs.map((r) => r.p99)),
     cpu: median(runs.map((r) => r.cpu)),
+    pgCpu: median(runs.map((r) => r.pgCpu)),
+    benchCpu: median(runs.map((r) => r.benchCpu)),
+    machineCpu: median(runs.map((r) => r.machineCpu)),
     worstP99: Math.max(...runs.map((r) => r.p99)),
   };
 }
@@ -225,6 +288,23 @@ const ms = (n: number) => `${n.toFixed(2)} ms`;
 /** One phase's summary on a line. */
 export const line = (s: ReturnType<typeof summary>, unit = 'req/s') =>
   `p50 ${ms(s.p50)}, p99 ${ms(s.p99)} (worst round ${ms(s.worstP99)}), ${fmt(s.rate)} ${unit}, server CPU ${s.cpu.toFixed(2)} ms/req`;
+
+/**
+ * Where a closed loop's requests spent the machine: CPU ms per request of the server,
+ * PostgreSQL, the load generator and the whole machine, and what that allows. With every
+ * core busy, `cores / machine CPU per request` bounds the rate, and `clients / rate` is then
+ * the least mean latency a closed loop of `clients` can see (Little's law): a p99 target
+ * below it cannot be met on this machine whatever the code's latency would be alone.
+ */
+export function cpuLine(s: ReturnType<typeof summary>, clients: number): string {
+  const cores = availableParallelism();
+  const bound = (cores * 1000) / Math.max(0.001, s.machineCpu);
+  return (
+    `CPU per request: server ${s.cpu.toFixed(2)} ms, PostgreSQL ${s.pgCpu.toFixed(2)} ms, load generator ${s.benchCpu.toFixed(2)} ms, ` +
+    `machine ${s.machineCpu.toFixed(2)} ms in all; ${cores} cores allow at most ${fmt(bound)} req/s, ` +
+    `where ${clients} closed-loop clients wait ${ms((clients / bound) * 1000)} on average`
+  );
+}
 
 /**
  * `variants` run alternately for `rounds` rounds (order reversed every other round), so
