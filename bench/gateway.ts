@@ -301,7 +301,8 @@ async function startNode(url: string, fanout: string, attempt = 1): Promise<Node
   child.once('exit', () => (exited = true));
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false);
+    // Bounded: whatever else holds the port may accept and never answer.
+    const ok = await fetch(`http://127.0.0.1:${port}/ready`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
     if (ok && inspector) return { child, port, inspector };
     if (exited && attempt < 3) return startNode(url, fanout, attempt + 1);
     if (exited || Date.now() > deadline) {

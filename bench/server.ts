@@ -63,7 +63,21 @@ function ensureBuild(): string {
  */
 export async function startServer(databaseUrl: string, env: Record<string, string> = {}): Promise<BenchServer> {
   const code = ensureBuild();
-  const port = await freePort();
+  // The port is free when picked but not reserved: another process may bind it before the
+  // server does, and the server then exits (EADDRINUSE). A new port is picked then.
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const server = await startOn(await freePort(), databaseUrl, env);
+    if (server) {
+      console.log(`server: cgraph serve from ${code}, pid ${server.pid}`);
+      return server;
+    }
+    console.error(`the server exited before it was ready (attempt ${attempt} of 3)`);
+  }
+  throw new Error('the server did not start');
+}
+
+/** The server on `port`, once ready; undefined if it exited first. */
+async function startOn(port: number, databaseUrl: string, env: Record<string, string>): Promise<BenchServer | undefined> {
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, path.join(PROJECT_ROOT, 'bin', 'cgraph.mjs'), 'serve'], {
     env: {
@@ -93,12 +107,10 @@ export async function startServer(databaseUrl: string, env: Record<string, strin
   };
   for (let i = 0; i < 150; i++) {
     await new Promise((resolve) => setTimeout(resolve, 200));
-    if (child.exitCode !== null) break;
-    const ok = await fetch(`${base}/ready`).then((r) => r.ok, () => false);
-    if (ok) {
-      console.log(`server: cgraph serve from ${code}, pid ${child.pid}`);
-      return { port, base, pid: child.pid!, child, stop };
-    }
+    if (child.exitCode !== null) return undefined;
+    // Bounded: whatever else holds the port may accept and never answer.
+    const ok = await fetch(`${base}/ready`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    if (ok && child.exitCode === null) return { port, base, pid: child.pid!, child, stop };
   }
   child.kill('SIGKILL');
   throw new Error('the server did not become ready');
