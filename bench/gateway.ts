@@ -29,7 +29,7 @@ import { createLogger } from '../src/lib/logger.ts';
 import { createGroup } from '../src/modules/groups/groups.ts';
 import { hashToken } from '../src/modules/sessions/tokens.ts';
 import { benchDatabase, percentile } from './lib.ts';
-import { cpuMs, freePort, HttpClient } from './server.ts';
+import { cpuMs, HttpClient, serveOnFreePort } from './server.ts';
 
 const fmt = (n: number, digits: number) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
@@ -270,47 +270,39 @@ function rssKb(pid: number): number {
   return Number(match?.[1] ?? 0);
 }
 
-async function startNode(url: string, fanout: string, attempt = 1): Promise<Node> {
-  // A free port can still be taken before the child binds it: a child that exits early is retried.
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', path.join(PROJECT_ROOT, 'bin', 'cgraph.mjs'), 'serve'], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'development',
-      DATABASE_URL: url,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'error',
-      CGRAPH_WORKER: 'false',
-      CGRAPH_MIGRATE_ON_START: 'false',
-      RATE_LIMIT_ENABLED: 'false',
-      POOL_SIZE: '20',
-      GATEWAY_FANOUT: fanout,
-      GATEWAY_IDENTIFY_TIMEOUT: '5m',
-    },
-    stdio: ['ignore', 'inherit', 'pipe'],
-  });
+async function startNode(url: string, fanout: string): Promise<Node> {
   let inspector = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    const text = chunk.toString();
-    const match = /Debugger listening on (ws:\/\/\S+)/.exec(text);
-    if (match) inspector = match[1]!;
-    else if (!/Debugger|For help, see/.test(text)) process.stderr.write(text);
-  });
-  let exited = false;
-  child.once('exit', () => (exited = true));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    // Bounded: whatever else holds the port may accept and never answer.
-    const ok = await fetch(`http://127.0.0.1:${port}/ready`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
-    if (ok && inspector) return { child, port, inspector };
-    if (exited && attempt < 3) return startNode(url, fanout, attempt + 1);
-    if (exited || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error('server did not start');
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const { port, child } = await serveOnFreePort(
+    (port) => {
+      inspector = '';
+      const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', path.join(PROJECT_ROOT, 'bin', 'cgraph.mjs'), 'serve'], {
+        env: {
+          ...process.env,
+          NODE_ENV: 'development',
+          DATABASE_URL: url,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          LOG_LEVEL: 'error',
+          CGRAPH_WORKER: 'false',
+          CGRAPH_MIGRATE_ON_START: 'false',
+          RATE_LIMIT_ENABLED: 'false',
+          POOL_SIZE: '20',
+          GATEWAY_FANOUT: fanout,
+          GATEWAY_IDENTIFY_TIMEOUT: '5m',
+        },
+        stdio: ['ignore', 'inherit', 'pipe'],
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        const text = chunk.toString();
+        const match = /Debugger listening on (ws:\/\/\S+)/.exec(text);
+        if (match) inspector = match[1]!;
+        else if (!/Debugger|For help, see/.test(text)) process.stderr.write(text);
+      });
+      return child;
+    },
+    () => inspector !== '',
+  );
+  return { child, port, inspector };
 }
 
 function identify(port: number, token: string): Promise<WebSocket> {

@@ -63,57 +63,66 @@ function ensureBuild(): string {
  */
 export async function startServer(databaseUrl: string, env: Record<string, string> = {}): Promise<BenchServer> {
   const code = ensureBuild();
-  // The port is free when picked but not reserved: another process may bind it before the
-  // server does, and the server then exits (EADDRINUSE). A new port is picked then.
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const server = await startOn(await freePort(), databaseUrl, env);
-    if (server) {
-      console.log(`server: cgraph serve from ${code}, pid ${server.pid}`);
-      return server;
-    }
-    console.error(`the server exited before it was ready (attempt ${attempt} of 3)`);
-  }
-  throw new Error('the server did not start');
-}
-
-/** The server on `port`, once ready; undefined if it exited first. */
-async function startOn(port: number, databaseUrl: string, env: Record<string, string>): Promise<BenchServer | undefined> {
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, path.join(PROJECT_ROOT, 'bin', 'cgraph.mjs'), 'serve'], {
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      DATABASE_URL: databaseUrl,
-      DATABASE_SSL: 'disable',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_ENABLED: 'false',
-      CGRAPH_MIGRATE_ON_START: 'false',
-      CGRAPH_WORKER: 'false',
-      // Loads queue for the pool by design; a warning per wait would measure pino.
-      DB_CHECKOUT_WARN_MS: '1000',
-      CGRAPH_FROM_SOURCE: process.env.BENCH_FROM_SOURCE === '1' ? '1' : '0',
-      ...env,
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const base = `http://127.0.0.1:${port}`;
+  const { port, child } = await serveOnFreePort((port) =>
+    spawn(process.execPath, [...nodeArgs, path.join(PROJECT_ROOT, 'bin', 'cgraph.mjs'), 'serve'], {
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        DATABASE_URL: databaseUrl,
+        DATABASE_SSL: 'disable',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        RATE_LIMIT_ENABLED: 'false',
+        CGRAPH_MIGRATE_ON_START: 'false',
+        CGRAPH_WORKER: 'false',
+        // Loads queue for the pool by design; a warning per wait would measure pino.
+        DB_CHECKOUT_WARN_MS: '1000',
+        CGRAPH_FROM_SOURCE: process.env.BENCH_FROM_SOURCE === '1' ? '1' : '0',
+        ...env,
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    }),
+  );
+  console.log(`server: cgraph serve from ${code}, pid ${child.pid}`);
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;
   };
-  for (let i = 0; i < 150; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    if (child.exitCode !== null) return undefined;
-    // Bounded: whatever else holds the port may accept and never answer.
-    const ok = await fetch(`${base}/ready`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
-    if (ok && child.exitCode === null) return { port, base, pid: child.pid!, child, stop };
+  return { port, base: `http://127.0.0.1:${port}`, pid: child.pid!, child, stop };
+}
+
+/**
+ * A server process that `spawnOn(port)` starts on a free loopback port, once `/ready`
+ * answers (and `ready()`, for what else the caller waits for). The port is free when
+ * picked but not reserved: another process may bind it first, and the server then exits
+ * (EADDRINUSE); it is started again on a new port, up to three times.
+ */
+export async function serveOnFreePort(
+  spawnOn: (port: number) => ChildProcess,
+  ready: () => boolean = () => true,
+  timeoutMs = 60_000,
+): Promise<{ port: number; child: ChildProcess }> {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const port = await freePort();
+    const child = spawnOn(port);
+    const deadline = Date.now() + timeoutMs;
+    while (child.exitCode === null && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Bounded: whatever else holds the port may accept and never answer.
+      const ok = await fetch(`http://127.0.0.1:${port}/ready`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+      if (ok && ready() && child.exitCode === null) return { port, child };
+    }
+    if (child.exitCode === null) {
+      child.kill('SIGKILL');
+      throw new Error('the server did not become ready');
+    }
+    console.error(`the server exited before it was ready (attempt ${attempt} of 3)`);
   }
-  child.kill('SIGKILL');
-  throw new Error('the server did not become ready');
+  throw new Error('the server did not start');
 }
 
 /** Resident memory of a process, in MB (Linux); 0 once it is gone. */
